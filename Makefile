@@ -1,0 +1,35 @@
+# Two commands for a new user: `make demo` and `make test`. Both install into .venv if needed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODPIPE := $(VENV)/bin/modpipe
+INSTALLED := $(VENV)/.installed
+
+# No model or dataset is fetched from a hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test clean
+
+install: $(INSTALLED)
+
+# torch first, pinned to the CPU build; an unpinned torch pulls gigabytes of CUDA packages.
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	$(MODPIPE) data pull
+	$(MODPIPE) data validate data
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

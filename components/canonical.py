@@ -1,0 +1,225 @@
+"""The canonical moderation dataset: its taxonomy, its rows, and how they sit on disk.
+
+A dataset is a folder with two files:
+- ``dataset.yaml``: the card (name, source, whether it is synthetic) and its own taxonomy;
+- ``rows.jsonl``: one row a line: ``id``, ``text``, ``labels`` ({category: 1 | 0 | null}),
+  ``source``, optional ``agreement`` (0-1), ``rationale`` and ``split``.
+
+A null label means *unknown*: it stays missing (pandas ``<NA>``) all the way to training and
+metrics, where it is masked, never read as 0. In memory, labels are columns ``label_<name>``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from components.errors import ModpipeError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TAXONOMY = REPO_ROOT / "configs" / "taxonomy.yaml"
+CARD_FILE = "dataset.yaml"
+ROWS_FILE = "rows.jsonl"
+GZIP_MAGIC = b"\x1f\x8b"
+LABEL_PREFIX = "label_"
+BASE_COLUMNS = ["id", "text", "source", "agreement", "rationale"]
+SPLITS = ("train", "validation", "test")
+
+
+class Category(BaseModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class Taxonomy(BaseModel):
+    categories: list[Category] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_names(cls, categories: list[Category]) -> list[Category]:
+        names = [c.name for c in categories]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"category names repeat: {', '.join(repeated)}")
+        return categories
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.categories]
+
+    def subset(self, names: list[str]) -> Taxonomy:
+        return Taxonomy(categories=[c for c in self.categories if c.name in names])
+
+
+class DatasetCard(Taxonomy):
+    name: str
+    source: str
+    synthetic: bool = False
+    description: str = ""
+
+
+def _load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModpipeError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ModpipeError(f"{path}: not readable YAML ({err})") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ModpipeError(f"{path}: {problems}") from None
+
+
+def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:
+    return _load_yaml_model(Path(path), Taxonomy)
+
+
+def label_column(category: str) -> str:
+    return LABEL_PREFIX + category
+
+
+def label_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(LABEL_PREFIX)]
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text, gunzipped if it is gzip (public datasets ship as .jsonl.gz).
+
+    A missing file, a folder or bad bytes become a ModpipeError; bad bytes name their line.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModpipeError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModpipeError(f"{path}: is a directory, expected a file") from None
+    except OSError as err:
+        raise ModpipeError(f"{path}: cannot be read ({err.strerror})") from None
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise ModpipeError(f"{path}: a damaged gzip file ({err})") from None
+    try:
+        return data.decode("utf-8-sig")  # -sig: drop the byte-order mark spreadsheet tools add
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ModpipeError(f"{path}: line {line} is not valid UTF-8") from None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Parse a JSON-lines file; bad bytes or lines become a ModpipeError naming the line."""
+    path = Path(path)
+    text = read_text(path)
+    records = []
+    # split on \n only: splitlines() would also break at U+2028 or U+0085 inside a JSON string
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ModpipeError(f"{path}: line {number} is not valid JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise ModpipeError(f"{path}: line {number} is not a JSON object")
+        records.append(record)
+    return records
+
+
+def _as_label(value):
+    """0/1/None stay as they are (bools too); anything else is kept raw for validation to flag."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    return value
+
+
+def frame_from_records(records: list[dict]) -> pd.DataFrame:
+    """Flatten canonical records into a frame with one ``label_<name>`` column per category."""
+    rows = []
+    for record in records:
+        row = {k: v for k, v in record.items() if k != "labels"}
+        labels = record.get("labels") or {}
+        if not isinstance(labels, dict):
+            labels = {"<labels is not an object>": labels}
+        row.update({label_column(k): _as_label(v) for k, v in labels.items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in BASE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    for column in label_columns(frame):
+        values = frame[column].dropna()
+        if values.isin([0, 1]).all():
+            frame[column] = frame[column].astype("Int8")
+    return frame
+
+
+def records_from_frame(frame: pd.DataFrame, categories: list[str]) -> list[dict]:
+    """The inverse of :func:`frame_from_records`, with a fixed key order for stable bytes."""
+    records = []
+    optional = [c for c in ("agreement", "rationale", "split") if c in frame.columns]
+    for row in frame.to_dict(orient="records"):
+        record = {"id": str(row["id"]), "text": row["text"], "labels": {}}
+        for name in categories:
+            value = row.get(label_column(name))
+            record["labels"][name] = None if pd.isna(value) else int(value)
+        record["source"] = row["source"]
+        for key in optional:
+            value = row[key]
+            if value is not None and not pd.isna(value):
+                record[key] = round(float(value), 4) if key == "agreement" else value
+        records.append(record)
+    return records
+
+
+def write_dataset(directory: Path, card: DatasetCard, frame: pd.DataFrame) -> Path:
+    """Write card and rows; the bytes depend only on the content (DVC md5s stay stable)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    card_text = yaml.safe_dump(card.model_dump(), sort_keys=False, allow_unicode=True, width=100)
+    (directory / CARD_FILE).write_text(card_text, encoding="utf-8")
+    with open(directory / ROWS_FILE, "w", encoding="utf-8", newline="\n") as out:
+        for record in records_from_frame(frame, card.names):
+            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return directory
+
+
+def read_card(directory: Path) -> DatasetCard:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModpipeError(f"{directory}: no such dataset folder")
+    if not (directory / CARD_FILE).is_file():
+        raise ModpipeError(
+            f"{directory}: no {CARD_FILE} here, so not a canonical dataset "
+            "(make one with 'modpipe data import' or 'modpipe data synth')"
+        )
+    return _load_yaml_model(directory / CARD_FILE, DatasetCard)
+
+
+def read_dataset(directory: Path) -> tuple[DatasetCard, pd.DataFrame]:
+    """Load a canonical dataset; raises ModpipeError for a missing, empty or unreadable one.
+
+    Content problems (empty texts, odd labels, duplicates) are left for validation to report.
+    """
+    card = read_card(directory)
+    records = read_jsonl(Path(directory) / ROWS_FILE)
+    if not records:
+        raise ModpipeError(f"{directory}: the dataset has no rows")
+    frame = frame_from_records(records)
+    for name in card.names:
+        if label_column(name) not in frame.columns:
+            frame[label_column(name)] = pd.array([pd.NA] * len(frame), dtype="Int8")
+    return card, frame

@@ -1,0 +1,55 @@
+"""What every stage's thin ``@dsl.component`` wrapper shares.
+
+Wrappers run as separate processes (KFP's local SubprocessRunner, or pods on a cluster), so
+their bodies import what they use. Each receives the whole run config as JSON, the MLflow
+tracking URI and the parent run's id, and opens its own nested MLflow run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kfp import dsl
+
+from components.errors import ModpipeError
+
+# Set by the local runner: a failing stage writes its one-line cause here for the CLI to print.
+ERROR_FILE_ENV = "MODPIPE_ERROR_FILE"
+
+# The image the cluster runs every step in (built from the repo's Dockerfile).
+PIPELINE_IMAGE = os.environ.get(
+    "MODPIPE_IMAGE", "ghcr.io/moderation-pipeline/moderation-pipeline:0.1.0"
+)
+
+# The image already has kfp and the project installed: nothing to pip-install per task.
+component = functools.partial(
+    dsl.component, base_image=PIPELINE_IMAGE, install_kfp_package=False
+)
+
+
+@contextmanager
+def stage(name: str, config_json: str, tracking_uri: str, parent_run_id: str) -> Iterator:
+    """Parse the run config and open this stage's MLflow run under the pipeline's run.
+
+    A ModpipeError ends the process with its message (no traceback) and exit code 2, which
+    fails the task; the stage's MLflow run is marked FAILED.
+    """
+    from components.config import parse_config
+    from components.tracking import stage_run
+
+    try:
+        config = parse_config(json.loads(config_json))
+        with stage_run(name, parent_run_id or None, tracking_uri or None):
+            yield config
+    except ModpipeError as err:
+        message = f"{name}: {err}"
+        print(f"error: {message}", file=sys.stderr)
+        if os.environ.get(ERROR_FILE_ENV):
+            Path(os.environ[ERROR_FILE_ENV]).write_text(message, encoding="utf-8")
+        sys.exit(2)

@@ -1,0 +1,387 @@
+"""Dataset validation: a Great Expectations suite over a canonical dataset.
+
+Checks that need more than one column or row (blank text, near-duplicates, texts shared between
+splits, positives per category) are first computed with pandas into helper columns named
+``check_*``; GE expectations then judge those columns, so every verdict, count and sample id
+comes from one GE validation result, rendered as Data Docs and saved as JSON.
+
+GE runs in an ephemeral (in-memory) context: nothing is written outside ``reports_dir``.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from kfp.dsl import HTML, Dataset, Input, Output
+from pydantic import BaseModel, Field
+
+from components.canonical import (
+    LABEL_PREFIX,
+    SPLITS,
+    DatasetCard,
+    label_column,
+    read_dataset,
+)
+from components.errors import ModpipeError
+from components.kfp_support import component
+
+# No internet here: keep GE usage analytics off; set before GE is imported, in case it reads it.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
+from great_expectations.core import ExpectationSuiteValidationResult  # noqa: E402
+from great_expectations.core.expectation_validation_result import (  # noqa: E402
+    ExpectationValidationResult,
+)
+from great_expectations.data_context.types.base import (  # noqa: E402
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations import Expectation  # noqa: E402
+
+REPORT_FILE = "validation.json"
+DOCS_FOLDER = "data_docs"
+DOCS_SITE = "reports"
+REQUIRED_COLUMNS = ("id", "text", "source")
+SUMMARY_IDS = 5
+
+TEXT_STRIPPED = "check_text_stripped"
+REPEATS_EARLIER_KEY = "check_repeats_earlier_key"
+IN_SEVERAL_SPLITS = "check_in_several_splits"
+POSITIVE_PREFIX = "check_positive_"
+
+# Removed before comparing texts: @mentions and URLs, then any run of non-alphanumerics.
+MENTION_OR_URL = r"@\w+|(?:https?://|www\.)\S+"
+NOT_ALPHANUMERIC = r"[\W_]+"
+RETWEET_MARKER = r"^rt\b ?"
+
+
+class ValidationSettings(BaseModel):
+    min_chars: int = Field(default=1, ge=0)
+    max_chars: int = Field(default=10_000, ge=1)
+    min_positives: int = Field(default=20, ge=0)
+    # Real Davidson data has ~1.9% near-duplicates (retweets of one tweet) and must pass.
+    max_near_duplicate_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
+
+
+class ExpectationFailure(BaseModel):
+    expectation: str
+    column: str | None
+    failed_rows: int
+    sample_ids: list[str]
+    detail: str
+
+
+class ValidationReport(BaseModel):
+    dataset: str
+    rows: int
+    success: bool
+    failures: list[ExpectationFailure]
+    json_path: Path
+    docs_path: Path | None
+
+    def summary(self) -> str:
+        verdict = "passed" if self.success else f"FAILED ({len(self.failures)} expectations)"
+        lines = [f"Validation of '{self.dataset}' ({self.rows} rows): {verdict}"]
+        for failure in self.failures:
+            head = f"{failure.expectation} [{failure.column or 'table'}]"
+            if failure.failed_rows:
+                head += f": {failure.failed_rows} row{'s' if failure.failed_rows > 1 else ''}"
+            if failure.sample_ids:
+                head += f" (ids {', '.join(failure.sample_ids[:SUMMARY_IDS])})"
+            lines.append(f"  - {head}: {failure.detail}")
+        return "\n".join(lines)
+
+
+def near_duplicate_key(texts: pd.Series) -> pd.Series:
+    """Lowercase, drop @mentions, URLs and a leading "rt", collapse non-alphanumerics to a space.
+
+    Texts that are missing or normalise to nothing get <NA>: they are no one's near-duplicate.
+    """
+    key = texts.str.lower().str.replace(MENTION_OR_URL, " ", regex=True)
+    key = key.str.replace(NOT_ALPHANUMERIC, " ", regex=True).str.strip()
+    key = key.str.replace(RETWEET_MARKER, "", regex=True)
+    return key.replace("", pd.NA)
+
+
+def _stripped_text(texts: pd.Series) -> pd.Series:
+    """Texts without surrounding whitespace; missing, blank or non-string values become <NA>."""
+    is_string = texts.map(lambda value: isinstance(value, str)).astype(bool)
+    return texts.where(is_string).astype("string").str.strip().replace("", pd.NA)
+
+
+def _in_several_splits(keys: pd.Series, splits: pd.Series) -> pd.Series:
+    return splits.groupby(keys).transform("nunique").gt(1)
+
+
+def _with_check_columns(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
+    checked = frame.copy()
+    for name in card.names:
+        if label_column(name) in frame:
+            checked[POSITIVE_PREFIX + name] = frame[label_column(name)].isin([1]).astype("int64")
+    if "text" not in frame:
+        return checked
+    checked[TEXT_STRIPPED] = _stripped_text(frame["text"])
+    keys = near_duplicate_key(checked[TEXT_STRIPPED])
+    checked[REPEATS_EARLIER_KEY] = keys.duplicated() & keys.notna()
+    if "split" in frame:
+        checked[IN_SEVERAL_SPLITS] = _in_several_splits(
+            checked[TEXT_STRIPPED], frame["split"]
+        ) | _in_several_splits(keys, frame["split"])
+    return checked
+
+
+def _about(column: str, description: str) -> dict:
+    """Expectation keywords for a check column: the user-facing column it reports on."""
+    return {"description": description, "meta": {"reported_column": column}}
+
+
+def _expectations(
+    card: DatasetCard, columns: list[str], settings: ValidationSettings
+) -> list[Expectation]:
+    """The suite; expectations on absent columns are dropped (their existence check fails)."""
+    ex = gx.expectations
+    taxonomy_labels = [label_column(name) for name in card.names]
+    other_columns = [c for c in columns if not c.startswith(LABEL_PREFIX)]
+    schema = [
+        ex.ExpectColumnToExist(column=column, description="a required column")
+        for column in (*REQUIRED_COLUMNS, *taxonomy_labels)
+    ] + [
+        ex.ExpectTableColumnsToMatchSet(
+            column_set=other_columns + [c for c in taxonomy_labels if c in columns],
+            exact_match=True,
+            description=f"no label columns outside the taxonomy ({', '.join(card.names)})",
+        )
+    ]
+    rows = [
+        ex.ExpectColumnValuesToNotBeNull(column="id", description="every row has an id"),
+        ex.ExpectColumnValuesToBeUnique(column="id", description="ids are unique"),
+        ex.ExpectColumnValuesToNotBeNull(column="source", description="every row has a source"),
+        ex.ExpectColumnValuesToNotBeNull(
+            column=TEXT_STRIPPED, **_about("text", "text is a non-blank string")
+        ),
+        ex.ExpectColumnValueLengthsToBeBetween(
+            column=TEXT_STRIPPED,
+            min_value=settings.min_chars,
+            max_value=settings.max_chars,
+            **_about("text", f"text has {settings.min_chars} to {settings.max_chars} characters"),
+        ),
+        ex.ExpectColumnValuesToBeUnique(
+            column=TEXT_STRIPPED, **_about("text", "no exact duplicate texts")
+        ),
+        ex.ExpectColumnValuesToBeInSet(
+            column=REPEATS_EARLIER_KEY,
+            value_set=[False],
+            mostly=1.0 - settings.max_near_duplicate_fraction,
+            **_about(
+                "text",
+                f"at most {settings.max_near_duplicate_fraction:.1%} of rows repeat an earlier "
+                "text once normalised (near-duplicates)",
+            ),
+        ),
+        ex.ExpectColumnValuesToBeInSet(
+            column="split", value_set=list(SPLITS), description=f"split is one of {SPLITS}"
+        ),
+        ex.ExpectColumnValuesToBeInSet(
+            column=IN_SEVERAL_SPLITS,
+            value_set=[False],
+            **_about("split", "no text (exact or normalised) is in more than one split"),
+        ),
+    ]
+    for name in card.names:
+        rows += [
+            ex.ExpectColumnValuesToBeInSet(
+                column=label_column(name),
+                value_set=[0, 1],
+                description=f"{name} labels are 0, 1 or null (unknown)",
+            ),
+            ex.ExpectColumnSumToBeBetween(
+                column=POSITIVE_PREFIX + name,
+                min_value=settings.min_positives,
+                **_about(label_column(name), f"at least {settings.min_positives} {name} positives"),
+            ),
+        ]
+    return schema + [e for e in rows if e.column in columns]
+
+
+def _context(docs_dir: Path):
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        data_docs_sites={
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _run_suite(
+    frame: pd.DataFrame, expectations: list[Expectation], docs_dir: Path
+) -> ExpectationSuiteValidationResult:
+    """Validate the frame in a fresh in-memory context and write its Data Docs to docs_dir."""
+    context = _context(docs_dir)
+    batch = (
+        context.data_sources.add_pandas("canonical")
+        .add_dataframe_asset("rows")
+        .add_batch_definition_whole_dataframe("all_rows")
+    )
+    suite = context.suites.add(
+        gx.ExpectationSuite(name="canonical_dataset", expectations=expectations)
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="canonical_dataset", data=batch, suite=suite)
+    )
+    # The id column names the failing rows; without one, GE only counts them.
+    result_format = {"result_format": "SUMMARY"}
+    if "id" in frame:
+        result_format["unexpected_index_column_names"] = ["id"]
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="validate_dataset",
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            result_format=result_format,
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    return next(iter(result.run_results.values()))
+
+
+def _exception_messages(exception_info: dict) -> list[str]:
+    """GE reports one exception flat, or several keyed by the metric that raised them."""
+    infos = [exception_info] if "raised_exception" in exception_info else exception_info.values()
+    return sorted({info["exception_message"] for info in infos if info.get("raised_exception")})
+
+
+def _observation(result: ExpectationValidationResult) -> str:
+    outcome = result.result
+    errors = _exception_messages(result.exception_info or {})
+    if errors:
+        return f"could not be checked: {'; '.join(errors)}"
+    mismatched = outcome.get("details", {}).get("mismatched", {})
+    if mismatched:
+        return "; ".join(
+            f"{kind} columns: {', '.join(names)}" for kind, names in mismatched.items()
+        )
+    if "unexpected_count" in outcome:
+        return f"{outcome['unexpected_percent']:.3g}% of checked rows fail"
+    if "observed_value" in outcome:
+        return f"observed {outcome['observed_value']}"
+    return "column not found"
+
+
+def _failure(result: ExpectationValidationResult) -> ExpectationFailure:
+    config = result.expectation_config
+    indexed_rows = result.result.get("partial_unexpected_index_list") or []
+    ids = list(dict.fromkeys(str(row["id"]) for row in indexed_rows))
+    return ExpectationFailure(
+        expectation=config.type,
+        column=config.meta.get("reported_column", config.kwargs.get("column")),
+        failed_rows=result.result.get("unexpected_count", 0),
+        sample_ids=ids,
+        detail=f"expected {config.description}; {_observation(result)}",
+    )
+
+
+def validate_frame(
+    card: DatasetCard,
+    frame: pd.DataFrame,
+    reports_dir: Path,
+    settings: ValidationSettings = ValidationSettings(),
+) -> ValidationReport:
+    """Run the suite on a canonical frame; write validation.json and Data Docs to reports_dir."""
+    reports_dir = Path(reports_dir).resolve()  # GE's Data Docs store wants an absolute path
+    docs_dir = reports_dir / DOCS_FOLDER
+    checked = _with_check_columns(frame, card)
+    try:
+        shutil.rmtree(docs_dir, ignore_errors=True)  # pages of an earlier run would linger
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        result = _run_suite(checked, _expectations(card, list(checked.columns), settings), docs_dir)
+        report = ValidationReport(
+            dataset=card.name,
+            rows=len(frame),
+            success=result.success,
+            failures=[_failure(r) for r in result.results if not r.success],
+            json_path=reports_dir / REPORT_FILE,
+            docs_path=docs_dir / "index.html",
+        )
+        document = {
+            **report.model_dump(mode="json"),
+            "settings": settings.model_dump(),
+            "great_expectations": result.to_json_dict(),
+        }
+        report.json_path.write_text(json.dumps(document, indent=2, ensure_ascii=False), "utf-8")
+    except OSError as err:
+        raise ModpipeError(f"{reports_dir}: cannot write the validation reports ({err})") from None
+    return report
+
+
+def validate_dataset(
+    directory: Path, reports_dir: Path, settings: ValidationSettings = ValidationSettings()
+) -> ValidationReport:
+    card, frame = read_dataset(directory)
+    return validate_frame(card, frame, reports_dir, settings)
+
+
+def summary_html(report: ValidationReport) -> str:
+    """A one-file page for the KFP UI (the Data Docs site spans many files)."""
+    import html
+
+    rows = "".join(
+        f"<tr><td>{html.escape(f.expectation)}</td><td>{html.escape(f.column or '')}</td>"
+        f"<td>{f.failed_rows}</td><td>{html.escape(', '.join(f.sample_ids[:SUMMARY_IDS]))}</td></tr>"
+        for f in report.failures
+    )
+    verdict = "passed" if report.success else "FAILED"
+    table = (
+        "<table border=1 cellpadding=4><tr><th>expectation</th><th>column</th><th>rows</th>"
+        f"<th>ids</th></tr>{rows}</table>"
+        if rows
+        else "<p>Every expectation holds.</p>"
+    )
+    return (
+        f"<html><body style='font-family:sans-serif'><h1>Validation {verdict}: "
+        f"{html.escape(report.dataset)}, {report.rows:,} rows</h1>{table}</body></html>"
+    )
+
+
+@component
+def validate_op(
+    config_json: str,
+    tracking_uri: str,
+    parent_run_id: str,
+    dataset: Input[Dataset],
+    report: Output[HTML],
+):
+    """Stops the run (with the report as an artifact) when an expectation fails."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from components.errors import ModpipeError
+    from components.kfp_support import stage
+    from components.validate import summary_html, validate_dataset
+
+    with stage("validate", config_json, tracking_uri, parent_run_id) as config:
+        reports_dir = Path(tempfile.mkdtemp(prefix="validation-"))
+        result = validate_dataset(Path(dataset.path), reports_dir, config.data.validation)
+        Path(report.path).write_text(summary_html(result), encoding="utf-8")
+        mlflow.log_artifacts(str(reports_dir), "validation")
+        mlflow.log_metrics({"validation.success": float(result.success),
+                            "validation.failed_expectations": len(result.failures)})
+        if not result.success:
+            raise ModpipeError(f"the dataset failed validation:\n{result.summary()}")

@@ -1,0 +1,232 @@
+"""``modpipe``: the one command line in front of the data layer, the pipeline and the service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from components.errors import ModpipeError
+
+app = typer.Typer(
+    help="Moderation pipeline: versioned data -> validated -> fine-tuned -> registered -> served.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(
+    help="Canonical datasets: synthesise, import, pull, validate.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DATA_DIR = Path("data")
+REPORTS_DIR = Path("reports")
+
+
+def _report_publication(publication) -> None:
+    console.print(f"wrote [bold]{publication.directory}[/]")
+    if publication.md5:
+        console.print(
+            f"DVC version: {publication.md5} ({publication.directory.name}.dvc; commit it with git)"
+        )
+    if publication.previous_md5:
+        dvc_file = f"{publication.directory.name}.dvc"
+        console.print(
+            f"the previous version ({publication.previous_md5}) stays in the DVC cache; get it "
+            f"back with 'git checkout HEAD -- {dvc_file} && dvc checkout {dvc_file}'"
+        )
+    if publication.backup:
+        console.print(f"the previous dataset was moved to {publication.backup}")
+
+
+@data_app.command("synth")
+def data_synth(
+    output: Path = typer.Option(DATA_DIR, "-o", "--output", help="Dataset folder to write."),
+    seed: int = typer.Option(13, help="Random seed; the default reproduces data.dvc's version."),
+    rows: int = typer.Option(3600, min=3000, help="Number of rows."),
+) -> None:
+    """Write the deterministic synthetic demo corpus (marked as synthetic)."""
+    from components.synth import synthesize_corpus
+
+    from components.versioning import publish_dataset
+
+    card, frame = synthesize_corpus(seed=seed, rows=rows)
+    _report_publication(publish_dataset(card, frame, output))
+    console.print(f"{len(frame)} synthetic rows, categories: {', '.join(card.names)}")
+
+
+@data_app.command("pull")
+def data_pull(
+    directory: Path = typer.Argument(DATA_DIR, help="DVC-tracked dataset folder."),
+) -> None:
+    """`dvc pull` the dataset; where the remote lacks it, regenerate it and push it."""
+    from components.synth import write_synthetic_dataset
+
+    from components.versioning import pull_dataset
+
+    console.print(pull_dataset(directory, regenerate=write_synthetic_dataset), markup=False)
+
+
+@data_app.command("import")
+def data_import(
+    source: Path = typer.Argument(..., help="File to import."),
+    fmt: str = typer.Option(
+        ..., "--format", "-f", help="davidson, jigsaw, openai-moderation, csv or jsonl."
+    ),
+    output: Path = typer.Option(..., "-o", "--output", help="Dataset folder to write."),
+    text_column: str = typer.Option("text", help="csv/jsonl: the text column."),
+    id_column: str | None = typer.Option(
+        None, help="csv/jsonl: the id column (default: row numbers)."
+    ),
+    label: list[str] = typer.Option([], help="csv/jsonl: CATEGORY=COLUMN, once per category."),
+    taxonomy: Path | None = typer.Option(
+        None, help="csv/jsonl: YAML taxonomy with the categories' descriptions."
+    ),
+) -> None:
+    """Turn a public dataset into the canonical form and make it the folder's new DVC version."""
+    from components.importers import ColumnMapping, import_dataset
+
+    from components.versioning import publish_dataset
+
+    labels = {}
+    for pair in label:
+        category, sep, column = pair.partition("=")
+        if not sep or not category or not column:
+            raise ModpipeError(f"--label {pair!r}: expected CATEGORY=COLUMN")
+        labels[category.strip()] = column.strip()
+    mapping = ColumnMapping(text=text_column, id=id_column, labels=labels, taxonomy=taxonomy)
+    card, frame = import_dataset(fmt, source, mapping)
+    _report_publication(publish_dataset(card, frame, output))
+    console.print(f"{len(frame)} rows from {source}, categories: {', '.join(card.names)}")
+
+
+@data_app.command("validate")
+def data_validate(
+    directory: Path = typer.Argument(DATA_DIR, help="Canonical dataset folder."),
+    reports: Path | None = typer.Option(
+        None, help="Reports folder (default: reports/validation/<name>)."
+    ),
+    min_positives: int = typer.Option(20, min=0, help="Fewest positives each category must have."),
+    max_chars: int = typer.Option(10_000, min=1, help="Longest text allowed."),
+    max_near_duplicates: float = typer.Option(
+        0.03, min=0.0, max=1.0, help="Largest near-duplicate fraction."
+    ),
+) -> None:
+    """Run the Great Expectations suite; exit 1 if any expectation fails."""
+    from components.validate import ValidationSettings, validate_dataset
+
+    settings = ValidationSettings(
+        min_positives=min_positives,
+        max_chars=max_chars,
+        max_near_duplicate_fraction=max_near_duplicates,
+    )
+    reports = reports or REPORTS_DIR / "validation" / directory.resolve().name
+    report = validate_dataset(directory, reports, settings)
+    console.print(report.summary(), markup=False)
+    console.print(f"JSON result: {report.json_path}")
+    if report.docs_path:
+        console.print(f"Data Docs: {report.docs_path}")
+    if not report.success:
+        raise typer.Exit(1)
+
+
+CONFIG_OPTION = typer.Option(Path("configs/demo.yaml"), "--config", "-c", help="Pipeline preset.")
+
+
+@app.command("run")
+def run(
+    config: Path = CONFIG_OPTION,
+    host: str | None = typer.Option(None, help="Kubeflow Pipelines URL; default: run locally."),
+) -> None:
+    """Run the training pipeline: data -> validation -> fine-tuning -> registry -> bento."""
+    from components.config import load_config
+    from workflows.runner import run_local, run_on_cluster
+
+    pipeline_config = load_config(config)
+    if host:
+        result = run_on_cluster(pipeline_config, host, config)
+        console.print(f"submitted: {result.url}\nMLflow parent run: {result.parent_run_id}")
+        return
+    result = run_local(pipeline_config, config)
+    console.print(
+        f"[bold green]pipeline finished[/] in {result.seconds:.0f} s\n"
+        f"MLflow parent run: {result.parent_run_id} ({result.tracking_uri}; 'modpipe ui' shows it)\n"
+        f"bento: [bold]{result.bento_tag}[/]  (serve it: bentoml serve {result.bento_tag})"
+    )
+
+
+@app.command("compile")
+def compile_(
+    config: Path = CONFIG_OPTION,
+    output: Path = typer.Option(Path("moderation-pipeline.yaml"), "-o", "--output"),
+    image: str | None = typer.Option(None, help="Container image for every step."),
+) -> None:
+    """Write the pipeline as KFP IR YAML for a Kubeflow Pipelines cluster."""
+    import os
+
+    from components.config import load_config
+
+    pipeline_config = load_config(config)
+    if image:
+        os.environ["MODPIPE_IMAGE"] = image
+    from workflows.runner import compile_pipeline
+
+    console.print(f"wrote {compile_pipeline(pipeline_config, output)}")
+
+
+@app.command("ui")
+def ui(port: int = typer.Option(5000, help="Port on 127.0.0.1.")) -> None:
+    """Start the MLflow UI on 127.0.0.1 for this project's tracking store."""
+    import subprocess
+
+    from components.tracking import setup_tracking
+
+    uri = setup_tracking()
+    console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command("evaluate")
+def evaluate(
+    model: str = typer.Option(..., help="models:/NAME@ALIAS, models:/NAME/VERSION, a bento tag or a folder."),
+    data: Path = typer.Option(..., help="Canonical dataset folder."),
+    batch_size: int = typer.Option(64, min=1),
+) -> None:
+    """Score a dataset with a model and print metrics as JSON (shared categories only)."""
+    import json
+
+    from components.evaluate import score_dataset
+
+    console.print_json(json.dumps(score_dataset(model, data, batch_size)))
+
+
+def main() -> None:
+    try:
+        app()
+    except ModpipeError as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as err:  # a bug, not bad input: still one readable line by default
+        if os.environ.get("MODPIPE_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]unexpected error:[/] {escape(type(err).__name__)}: {escape(str(err))}\n"
+            "(set MODPIPE_DEBUG=1 to see the traceback, and please report it)"
+        )
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()
