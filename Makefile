@@ -10,6 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+export BENTOML_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test clean

@@ -7,7 +7,6 @@ tracking URI and the parent run's id, and opens its own nested MLflow run.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -27,10 +26,15 @@ PIPELINE_IMAGE = os.environ.get(
     "MODPIPE_IMAGE", "ghcr.io/moderation-pipeline/moderation-pipeline:0.1.0"
 )
 
-# The image already has kfp and the project installed: nothing to pip-install per task.
-component = functools.partial(
-    dsl.component, base_image=PIPELINE_IMAGE, install_kfp_package=False
-)
+
+
+def component(func):
+    """``@dsl.component`` in the project's image, which already has kfp and the project
+    installed (nothing to pip-install per task). Inside a running task KFP's runtime mode has
+    no decorator, and none is needed: the plain function is returned."""
+    if not hasattr(dsl, "component"):
+        return func
+    return dsl.component(func, base_image=PIPELINE_IMAGE, install_kfp_package=False)
 
 
 @contextmanager

@@ -1,0 +1,153 @@
+"""Package a trained moderation model for serving: a BentoML model, then a bento around it.
+
+The BentoML model holds the saved :class:`~components.modeling.ModerationModel` folder under
+:data:`MODEL_SUBDIR`, with its versions, metrics and thresholds as labels and metadata. The bento
+is built from ``serving/bentofile.yaml`` with the model tag as a bento argument, so the service
+it carries always loads that exact model version. Building needs no network.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# BentoML posts usage statistics unless told not to; this project runs offline.
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import bentoml  # noqa: E402  (after the tracking switch above)
+from kfp.dsl import Input, Model  # noqa: E402
+from bentoml._internal.configuration.containers import BentoMLContainer  # noqa: E402
+
+from components.canonical import REPO_ROOT  # noqa: E402
+from components.errors import ModpipeError  # noqa: E402
+from components.kfp_support import component  # noqa: E402
+from components.modeling import ModerationModel  # noqa: E402
+
+BENTO_MODEL_NAME = "moderation-classifier"
+MODEL_SUBDIR = "moderation"  # the ModerationModel folder inside the BentoML model
+MODEL_TAG_ARGUMENT = "model_tag"  # bento argument read by serving/service.py
+MODEL_TAG_ENV = "MODPIPE_MODEL_TAG"  # overrides the argument when serving
+SERVING_DIR = REPO_ROOT / "serving"
+BENTOFILE = "bentofile.yaml"
+LABEL_KEYS = ("model_version", "dataset_version")
+
+
+def save_bento_model(model_dir: Path, metadata: dict) -> str:
+    """Store a saved ModerationModel folder as a BentoML model; returns its tag.
+
+    ``metadata`` is kept whole (expected keys: ``model_version``, ``dataset_version`` (the
+    dataset's DVC md5) and ``metrics``, a summary of floats); the two versions also become
+    labels so ``bentoml models list`` can filter on them. The model's categories and decision
+    thresholds are added from the folder itself, which must load (so a broken folder never
+    becomes a bento).
+    """
+    model_dir = Path(model_dir)
+    model = ModerationModel.load(model_dir, device="cpu")
+    labels = {key: str(metadata[key]) for key in LABEL_KEYS if metadata.get(key) is not None}
+    full_metadata = {
+        **metadata,
+        "categories": model.categories,
+        "thresholds": model.thresholds,
+        "base_model": model.base_model,
+    }
+    try:
+        with bentoml.models.create(
+            BENTO_MODEL_NAME, labels=labels, metadata=full_metadata
+        ) as bento_model:
+            shutil.copytree(model_dir, bento_model.path_of(MODEL_SUBDIR))
+    except (ValueError, TypeError) as err:  # BentoML rejects non-JSON-like metadata values
+        raise ModpipeError(f"cannot store model metadata: {err}") from None
+    return str(bento_model.tag)
+
+
+def build_bento(model_tag: str, service_dir: Path = SERVING_DIR) -> str:
+    """``bentoml build`` the service in ``service_dir`` around ``model_tag``; returns the bento tag.
+
+    The build context is the folder holding ``service_dir`` (the repository root), so the bento
+    also carries ``components/``. It runs in a subprocess, as BentoML would keep the imported
+    service module (and the model tag it read) for the life of this process, and it uses the
+    same BentoML store as this process.
+    """
+    try:  # pin the exact version: "name:latest" must not drift to a later model
+        model_tag = str(bentoml.models.get(model_tag).tag)
+    except (bentoml.exceptions.NotFound, ValueError) as err:
+        raise ModpipeError(f"no BentoML model {model_tag!r}: {err}") from None
+    service_dir = Path(service_dir).resolve()
+    bentofile = service_dir / BENTOFILE
+    if not bentofile.is_file():
+        raise ModpipeError(f"{service_dir}: no {BENTOFILE} here")
+    command = [
+        sys.executable, "-m", "bentoml", "build", str(service_dir.parent),
+        "--bentofile", str(bentofile),
+        "--arg", f"{MODEL_TAG_ARGUMENT}={model_tag}",
+        "--output", "tag",
+    ]
+    # BentoML fixes its home on first use; a later change of BENTOML_HOME must not split stores.
+    env = {**os.environ, "BENTOML_HOME": BentoMLContainer.bentoml_home.get()}
+    env.pop(MODEL_TAG_ENV, None)  # the bento must be built around model_tag, nothing else
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    found = re.search(r"__tag__:(\S+)", result.stdout)
+    if result.returncode != 0 or not found:
+        problem = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise ModpipeError(f"bentoml build failed: {' '.join(problem) or 'no output'}")
+    return found.group(1)
+
+
+def package_model(model_dir: Path, metadata: dict) -> str:
+    """Store the model and build its bento; returns the bento tag."""
+    return build_bento(save_bento_model(model_dir, metadata))
+
+
+def load_packaged_model(tag: str) -> ModerationModel:
+    """The ModerationModel inside a bento (``moderation-service:...``) or a BentoML model tag."""
+    try:
+        bento = bentoml.bentos.get(tag)
+        model_tag = str(bento.info.models[0].tag)
+    except bentoml.exceptions.NotFound:
+        model_tag = tag
+    except IndexError:
+        raise ModpipeError(f"bento {tag} carries no model") from None
+    try:
+        return ModerationModel.load(Path(bentoml.models.get(model_tag).path_of(MODEL_SUBDIR)))
+    except bentoml.exceptions.NotFound:
+        raise ModpipeError(f"{tag}: no such bento or BentoML model in {bentoml_home()}") from None
+
+
+def bentoml_home() -> str:
+    return BentoMLContainer.bentoml_home.get()
+
+
+@component
+def package_op(
+    config_json: str,
+    tracking_uri: str,
+    parent_run_id: str,
+    model: Input[Model],
+    model_version: str,
+    dataset_version: str,
+) -> str:
+    """Returns the bento tag."""
+    import json
+    from pathlib import Path
+
+    import mlflow
+
+    from components.evaluate import METRICS_FILE
+    from components.kfp_support import stage
+    from components.package import package_model
+
+    with stage("package", config_json, tracking_uri, parent_run_id) as config:
+        metrics = json.loads((Path(model.path) / METRICS_FILE).read_text(encoding="utf-8"))
+        metadata = {
+            "model_name": config.registry.model_name,
+            "model_version": model_version,
+            "dataset_version": dataset_version,
+            "metrics": {k: v for k, v in metrics["macro"].items() if v is not None},
+        }
+        tag = package_model(Path(model.path), metadata)
+        mlflow.set_tag("bento", tag)
+        if parent_run_id:
+            mlflow.MlflowClient().set_tag(parent_run_id, "bento", tag)
+    return tag

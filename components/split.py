@@ -1,0 +1,116 @@
+"""Split stage: a deterministic, stratified train/validation/test split.
+
+Near-duplicate texts (the validation suite's normalised key) form one group, so copies of a text
+never straddle two splits, and groups are stratified by their label combination, so rare
+categories appear in every split. A dataset that already carries a ``split`` column keeps it.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from kfp.dsl import Dataset, Input, Output
+from sklearn.model_selection import StratifiedGroupKFold
+
+from components.canonical import SPLITS, label_columns, read_dataset, write_dataset
+from components.errors import ModpipeError
+from components.kfp_support import component
+from components.validate import near_duplicate_key
+
+RARE = "rare"
+
+
+def _strata(frame: pd.DataFrame, min_count: int) -> pd.Series:
+    """Each row's combination of known positive labels; combinations rarer than a fold are merged."""
+    columns = label_columns(frame)
+    positives = frame[columns].fillna(0).astype(int).astype(str)
+    combination = positives.apply("".join, axis=1) if columns else pd.Series("", index=frame.index)
+    counts = combination.map(combination.value_counts())
+    return combination.where(counts >= min_count, RARE)
+
+
+def _groups(frame: pd.DataFrame) -> np.ndarray:
+    keys = near_duplicate_key(frame["text"].astype("string"))
+    keys = keys.fillna(frame["id"].astype(str).radd("id:"))  # texts with no key are their own group
+    return pd.factorize(keys)[0]
+
+
+def _hold_out(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.Index, pd.Index]:
+    folds = max(2, round(1 / fraction))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    strata = _strata(frame, min_count=folds)
+    keep, held = next(splitter.split(frame, strata, groups=_groups(frame)))
+    return frame.index[keep], frame.index[held]
+
+
+def split_dataset(
+    frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int
+) -> pd.DataFrame:
+    """Return the frame with a ``split`` column: train, validation or test."""
+    if "split" in frame and frame["split"].notna().all():
+        unknown = sorted(set(frame["split"]) - set(SPLITS))
+        if unknown:
+            raise ModpipeError(f"split column has values other than {SPLITS}: {unknown}")
+        return frame
+    minimum = round(2 / min(validation_fraction, test_fraction))
+    if len(frame) < minimum:
+        raise ModpipeError(f"{len(frame)} rows are too few to split (need at least {minimum})")
+    rest, test = _hold_out(frame, test_fraction, seed)
+    train, validation = _hold_out(
+        frame.loc[rest], validation_fraction / (1 - test_fraction), seed + 1
+    )
+    result = frame.copy()
+    result["split"] = "train"
+    result.loc[validation, "split"] = "validation"
+    result.loc[test, "split"] = "test"
+    empty = [name for name in SPLITS if not (result["split"] == name).any()]
+    if empty:
+        raise ModpipeError(f"the {', '.join(empty)} split came out empty; use more rows")
+    return result
+
+
+def split_frames(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The three parts of a split frame, by name."""
+    return {name: frame[frame["split"] == name].reset_index(drop=True) for name in SPLITS}
+
+
+def permute_training_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Shuffle whole label rows among the train and validation rows; test keeps its truth."""
+    permuted = frame.copy()
+    rows = permuted.index[permuted["split"] != "test"]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    columns = label_columns(permuted)
+    permuted.loc[rows, columns] = permuted.loc[rows, columns].iloc[order].to_numpy()
+    return permuted
+
+
+def split_stage(config, dataset_dir: Path, output_dir: Path) -> dict[str, int]:
+    """Split the dataset folder into ``output_dir`` (same form, plus ``split``); row counts."""
+    card, frame = read_dataset(dataset_dir)
+    split = split_dataset(frame, config.validation_fraction, config.test_fraction, config.seed)
+    if config.permute_train_labels:
+        split = permute_training_labels(split, config.seed)
+    write_dataset(output_dir, card, split)
+    return {name: int((split["split"] == name).sum()) for name in SPLITS}
+
+
+@component
+def split_op(
+    config_json: str,
+    tracking_uri: str,
+    parent_run_id: str,
+    dataset: Input[Dataset],
+    splits: Output[Dataset],
+):
+    from pathlib import Path
+
+    import mlflow
+
+    from components.kfp_support import stage
+    from components.split import split_stage
+
+    with stage("split", config_json, tracking_uri, parent_run_id) as config:
+        counts = split_stage(config.split, Path(dataset.path), Path(splits.path))
+        mlflow.log_params({f"split.{key}": value for key, value in config.split.model_dump().items()})
+        mlflow.log_metrics({f"rows.{name}": count for name, count in counts.items()})
+    splits.metadata.update({**dataset.metadata, **counts})

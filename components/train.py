@@ -1,0 +1,740 @@
+"""Fine-tuning: a multi-label moderation classifier from canonical train/validation frames.
+
+One sigmoid output per category, trained with binary cross-entropy in which unknown labels
+(``<NA>``) are masked out, never read as 0. Rare positives are up-weighted per category
+(``pos_weight`` = negatives / positives in the train split, capped). After every epoch the
+model is scored on validation (macro PR-AUC over the categories with both classes there, or
+minus the validation loss when none has); the best epoch is saved as a
+:class:`~components.modeling.ModerationModel` and training stops after ``patience`` epochs
+without improvement.
+
+Checkpoints (``checkpoint_dir``): every ``checkpoint_every_steps`` optimizer steps and at every
+epoch end, ``checkpoint.pt`` holds model, optimizer, scheduler, progress (epoch, step within
+it, best score, patience counter, history), every process's RNG states and a fingerprint of
+config, taxonomy, data and number of processes; ``best_model.pt`` holds the best weights so
+far. A rerun with the same fingerprint carries on where the checkpoint left off: batches are
+shuffled by (seed, epoch), so the batches already done are skipped and the result is the same
+as an uninterrupted run. A checkpoint with another fingerprint is ignored, with a message.
+
+Command line (frames are canonical rows JSONL files, as in a dataset's ``rows.jsonl``, or
+canonical dataset folders)::
+
+    python -m components.train --train T.jsonl --validation V.jsonl --taxonomy X.yaml \
+        --config C.yaml --output DIR [--checkpoint-dir D] [--result R.json]
+
+It runs alone or under ``torchrun --nproc_per_node N``: one process per device (GPU
+``LOCAL_RANK`` when CUDA is there: nccl; else CPU: gloo), DistributedSampler shards and DDP
+averages gradients; rank 0 validates, tells the others the score so all stop together, and
+alone writes checkpoints, the model and the result. Multi-node runs need a ``checkpoint_dir``
+every node can read.
+
+Test hooks (environment): ``MODPIPE_STOP_AFTER_STEPS=N`` exits after N optimizer steps, as a
+crash would; ``MODPIPE_WEIGHTS_DIGEST_DIR=D`` makes every rank write ``D/rank<k>.sha256``, a
+digest of its final weights (DDP replicas must agree).
+"""
+
+import argparse
+import hashlib
+import logging
+import math
+import os
+import pickle
+import random
+import sys
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from kfp.dsl import Dataset, Input, Model, Output
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import average_precision_score
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup, set_seed
+
+from components.canonical import (
+    Taxonomy,
+    _load_yaml_model,
+    frame_from_records,
+    label_column,
+    load_taxonomy,
+    read_dataset,
+    read_jsonl,
+)
+from components.errors import ModpipeError
+from components.kfp_support import component
+from components.modeling import DEFAULT_BASE_MODEL, ModerationModel, build_classifier
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+BEST_WEIGHTS_FILE = "best_model.pt"
+STOP_AFTER_STEPS_ENV = "MODPIPE_STOP_AFTER_STEPS"
+WEIGHTS_DIGEST_DIR_ENV = "MODPIPE_WEIGHTS_DIGEST_DIR"
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = DEFAULT_BASE_MODEL
+    max_length: int = Field(128, ge=8, le=512)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    patience: int = Field(2, ge=1)
+    seed: int = 13
+    class_weighting: Literal["balanced", "none"] = "balanced"
+    max_pos_weight: float = Field(20.0, ge=1)
+    checkpoint_every_steps: int = Field(50, ge=1)
+
+
+class TrainResult(BaseModel):
+    model_dir: Path
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    steps_run: int  # optimizer steps taken by this call (fewer than planned after a resume)
+    history: list[dict]
+    resumed_from: dict | None
+
+
+def load_config(path: Path) -> TrainConfig:
+    return _load_yaml_model(Path(path), TrainConfig)
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """A canonical frame from a dataset folder or a canonical rows JSONL file."""
+    path = Path(path)
+    if path.is_dir():
+        return read_dataset(path)[1]
+    records = read_jsonl(path)
+    if not records:
+        raise ModpipeError(f"{path}: no rows")
+    return frame_from_records(records)
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    targets: np.ndarray  # [n, k] float32, 0 where unknown
+    known: np.ndarray  # [n, k] float32, 1 where the label is known
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, taxonomy: Taxonomy, split: str) -> "LabelledTexts":
+        if "text" not in frame.columns or frame.empty:
+            raise ModpipeError(f"{split}: expected rows with a 'text' column")
+        columns = [label_column(name) for name in taxonomy.names]
+        odd_labels = ModpipeError(f"{split}: labels must be 0, 1 or null; validate the data first")
+        # A category without a column is unknown everywhere, as in read_dataset.
+        try:
+            labels = frame.reindex(columns=columns).astype("Float64")
+        except (TypeError, ValueError):
+            raise odd_labels from None
+        if (labels.notna() & ~labels.isin([0, 1])).any().any():
+            raise odd_labels
+        return cls(
+            texts=frame["text"].fillna("").astype(str).tolist(),
+            targets=labels.fillna(0).to_numpy(dtype=np.float32),
+            known=labels.notna().to_numpy(dtype=np.float32),
+        )
+
+
+def masked_bce_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    known: torch.Tensor,
+    pos_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean binary cross-entropy over the known labels; unknown ones add nothing, any target."""
+    losses = F.binary_cross_entropy_with_logits(
+        logits, targets.nan_to_num(0.0), pos_weight=pos_weight, reduction="none"
+    )
+    losses = torch.where(known.bool(), losses, torch.zeros_like(losses))
+    return losses.sum() / known.sum().clamp(min=1)
+
+
+def positive_weights(data: LabelledTexts, cap: float) -> np.ndarray:
+    """negatives / positives per category among known labels, in [1, cap]; 1 with no positives."""
+    positives = (data.targets * data.known).sum(axis=0)
+    negatives = data.known.sum(axis=0) - positives
+    ratios = np.divide(negatives, positives, out=np.ones_like(positives), where=positives > 0)
+    return np.clip(ratios, 1.0, cap).astype(np.float32)
+
+
+def macro_pr_auc(targets: np.ndarray, known: np.ndarray, scores: np.ndarray) -> float | None:
+    """Mean average precision over the categories whose known labels hold both classes."""
+    per_category = []
+    for j in range(targets.shape[1]):
+        rows = known[:, j].astype(bool)
+        truth = targets[rows, j]
+        if 0 < truth.sum() < len(truth):
+            per_category.append(average_precision_score(truth, scores[rows, j]))
+    return float(np.mean(per_category)) if per_category else None
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replica:
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def current(cls) -> "Replica":
+        distributed = dist.is_available() and dist.is_initialized()
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available()
+        return cls(
+            rank=dist.get_rank() if distributed else 0,
+            world_size=dist.get_world_size() if distributed else 1,
+            device=torch.device("cuda", local_rank) if cuda else torch.device("cpu"),
+        )
+
+    def gather(self, obj) -> list:
+        """Every rank's ``obj``, in rank order."""
+        if self.world_size == 1:
+            return [obj]
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+    def from_main(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if self.world_size == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+@contextmanager
+def process_group():
+    """Join torchrun's process group when launched by torchrun; nothing to do when run alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield
+        return
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl", device_id=device)
+    else:
+        dist.init_process_group(backend="gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # epochs finished
+    step_in_epoch: int = 0  # batches finished in the current epoch
+    global_step: int = 0
+    best_score: float | None = None
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    stopped: bool = False
+    history: list[dict] = field(default_factory=list)
+
+
+def _rng_state() -> dict:
+    name, keys, *rest = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (
+            name,
+            keys.tolist(),
+            *rest,
+        ),  # plain lists load with torch.load(weights_only=True)
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _restore_rng(state: dict) -> None:
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_atomically(obj, path: Path) -> None:
+    """Write beside, then rename: a crash mid-write leaves the previous file intact."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def run_fingerprint(
+    config: TrainConfig, taxonomy: Taxonomy, datasets: list[LabelledTexts], world_size: int
+) -> str:
+    """What a checkpoint must match to be resumed: config, taxonomy, data and process count."""
+    digest = hashlib.sha256()
+    settings = config.model_dump_json(exclude={"checkpoint_every_steps"})  # changes no result
+    for part in (settings, taxonomy.model_dump_json(), str(world_size)):
+        digest.update(part.encode())
+    for data in datasets:
+        digest.update("\x00".join(data.texts).encode())
+        digest.update(data.targets.tobytes())
+        digest.update(data.known.tobytes())
+    return digest.hexdigest()
+
+
+class Checkpoints:
+    def __init__(self, directory: Path | None, fingerprint: str):
+        self.directory = Path(directory) if directory else None
+        self.fingerprint = fingerprint
+
+    def load(self) -> dict | None:
+        """The saved state when it belongs to this run; None (with a message) otherwise."""
+        path = self.directory / CHECKPOINT_FILE if self.directory else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            log.warning("checkpoint %s is unreadable (%s); starting over", path, err)
+            return None
+        if saved.get("fingerprint") != self.fingerprint:
+            log.warning(
+                "checkpoint %s belongs to another run (config, taxonomy, data or process count "
+                "differ); ignoring it and starting over",
+                path,
+            )
+            return None
+        return saved
+
+    def save(self, state: dict) -> None:
+        if self.directory:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _save_atomically(
+                {**state, "fingerprint": self.fingerprint}, self.directory / CHECKPOINT_FILE
+            )
+
+    def save_best(self, weights: dict) -> None:
+        if self.directory:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _save_atomically(weights, self.directory / BEST_WEIGHTS_FILE)
+
+    def load_best(self) -> dict:
+        return torch.load(self.directory / BEST_WEIGHTS_FILE, map_location="cpu", weights_only=True)
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def _decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: biases and LayerNorm weights are not decayed (the usual BERT recipe)."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+class _Trainer:
+    def __init__(self, train, validation, taxonomy, config, checkpoint_dir, progress_bar):
+        self.config = config
+        self.taxonomy = taxonomy
+        self.replica = Replica.current()
+        self.train_data = LabelledTexts.from_frame(train, taxonomy, "train")
+        self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
+        self.progress_bar = progress_bar and self.replica.is_main
+        self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
+
+        module, self.tokenizer = build_classifier(config.base_model, taxonomy, config.seed)
+        module.to(self.replica.device)
+        self.classifier = ModerationModel(
+            module, self.tokenizer, taxonomy, config.base_model, config.max_length
+        )
+        self.sampler = DistributedSampler(
+            range(len(self.train_data.texts)),
+            num_replicas=self.replica.world_size,
+            rank=self.replica.rank,
+            shuffle=True,
+            seed=config.seed,
+        )
+        self.steps_per_epoch = math.ceil(len(self.sampler) / config.batch_size)
+        self.pos_weight = None
+        if config.class_weighting == "balanced":
+            weights = positive_weights(self.train_data, config.max_pos_weight)
+            self.pos_weight = torch.from_numpy(weights).to(self.replica.device)
+
+        self.checkpoints = Checkpoints(
+            checkpoint_dir,
+            run_fingerprint(
+                config, taxonomy, [self.train_data, self.validation_data], self.replica.world_size
+            ),
+        )
+        saved = self.checkpoints.load()
+        if saved:
+            module.load_state_dict(saved["model"])
+        self.model = self._replicated(module)
+        self.optimizer = torch.optim.AdamW(
+            _decay_groups(module, config.weight_decay), lr=config.learning_rate
+        )
+        total_steps = config.epochs * self.steps_per_epoch
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, int(config.warmup_ratio * total_steps), total_steps
+        )
+        set_seed(config.seed + self.replica.rank)  # dropout differs per rank, reproducibly
+        self.progress = Progress()
+        self.epoch_loss = {"sum": 0.0, "batches": 0}
+        self.best_weights = None
+        self.steps_run = 0
+        self.resumed_from = self._resume(saved) if saved else None
+
+    def _replicated(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DDP around the module under torchrun (it syncs gradients); the module itself alone."""
+        if self.replica.world_size == 1:
+            return module
+        device_ids = [self.replica.device.index] if self.replica.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
+
+    def _resume(self, saved: dict) -> dict:
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.progress = Progress(**saved["progress"])
+        own = saved["ranks"][self.replica.rank]
+        _restore_rng(own["rng"])
+        self.epoch_loss = own["epoch_loss"]
+        if self.replica.is_main and self.progress.best_epoch is not None:
+            self.best_weights = self.checkpoints.load_best()
+        resumed_from = {
+            k: getattr(self.progress, k) for k in ("epoch", "step_in_epoch", "global_step")
+        }
+        if self.replica.is_main:
+            log.info("resuming from checkpoint: %s", resumed_from)
+        return resumed_from
+
+    def run(self) -> None:
+        while not self.progress.stopped and self.progress.epoch < self.config.epochs:
+            self._train_epoch()
+            self._finish_epoch()
+
+    def _epoch_batches(self) -> list[list[int]]:
+        self.sampler.set_epoch(self.progress.epoch)
+        indices = list(self.sampler)
+        size = self.config.batch_size
+        return [indices[start : start + size] for start in range(0, len(indices), size)]
+
+    def _train_epoch(self) -> None:
+        batches = self._epoch_batches()
+        self.model.train()
+        bar = tqdm(
+            total=len(batches),
+            initial=self.progress.step_in_epoch,
+            unit="step",
+            desc=f"epoch {self.progress.epoch + 1}/{self.config.epochs}",
+            disable=None if self.progress_bar else True,  # None: only on a terminal
+        )
+        for batch in batches[self.progress.step_in_epoch :]:
+            loss = self._step(batch)
+            self.epoch_loss["sum"] += loss
+            self.epoch_loss["batches"] += 1
+            self.progress.step_in_epoch += 1
+            self.progress.global_step += 1
+            self.steps_run += 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.4f}")
+            last_of_epoch = self.progress.step_in_epoch == len(batches)
+            if (
+                self.progress.global_step % self.config.checkpoint_every_steps == 0
+                and not last_of_epoch
+            ):
+                self._save_checkpoint()
+            if self.steps_run == self.stop_after_steps:
+                raise SystemExit(f"stopped after {self.steps_run} steps ({STOP_AFTER_STEPS_ENV})")
+        bar.close()
+
+    def _step(self, batch: list[int]) -> float:
+        device = self.replica.device
+        inputs = self.tokenizer(
+            [self.train_data.texts[i] for i in batch],
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_length,
+            return_tensors="pt",
+        ).to(device)
+        targets = torch.from_numpy(self.train_data.targets[batch]).to(device)
+        known = torch.from_numpy(self.train_data.known[batch]).to(device)
+        loss = masked_bce_loss(self.model(**inputs).logits, targets, known, self.pos_weight)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss.item()
+
+    def _evaluate(self) -> dict:
+        data = self.validation_data
+        logits = self.classifier.predict_logits(data.texts, self.config.eval_batch_size)
+        val_loss = masked_bce_loss(
+            torch.from_numpy(logits), torch.from_numpy(data.targets), torch.from_numpy(data.known)
+        ).item()
+        pr_auc = macro_pr_auc(
+            data.targets, data.known, torch.sigmoid(torch.from_numpy(logits)).numpy()
+        )
+        return {
+            "val_loss": val_loss,
+            "val_macro_pr_auc": pr_auc,
+            "score": pr_auc if pr_auc is not None else -val_loss,
+        }
+
+    def _finish_epoch(self) -> None:
+        ranks = self.replica.gather(self.epoch_loss)
+        loss_sum, batches = (sum(rank[key] for rank in ranks) for key in ("sum", "batches"))
+        record = {"epoch": self.progress.epoch + 1, "train_loss": loss_sum / max(1, batches)}
+        # Rank 0 alone validates; broadcasting its score makes every rank stop at the same epoch.
+        record.update(self.replica.from_main(self._evaluate() if self.replica.is_main else None))
+        self._update_best(record)
+        self.progress.history.append(record)
+        self.progress.epoch += 1
+        self.progress.step_in_epoch = 0
+        self.epoch_loss = {"sum": 0.0, "batches": 0}
+        self._save_checkpoint()
+        if self.replica.is_main:
+            pr_auc = record["val_macro_pr_auc"]
+            log.info(
+                f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
+                f"val loss {record['val_loss']:.4f}, "
+                f"val macro PR-AUC {'n/a' if pr_auc is None else f'{pr_auc:.4f}'}"
+            )
+            if self.progress.stopped:
+                log.info("early stopping: no improvement for %d epochs", self.config.patience)
+
+    def _update_best(self, record: dict) -> None:
+        progress = self.progress
+        if progress.best_score is None or record["score"] > progress.best_score:
+            progress.best_score = record["score"]
+            progress.best_epoch = record["epoch"]
+            progress.epochs_without_improvement = 0
+            if self.replica.is_main:
+                self.best_weights = {
+                    k: v.detach().cpu().clone()
+                    for k, v in self.classifier.model.state_dict().items()
+                }
+                self.checkpoints.save_best(self.best_weights)
+            return
+        progress.epochs_without_improvement += 1
+        progress.stopped = progress.epochs_without_improvement >= self.config.patience
+
+    def _save_checkpoint(self) -> None:
+        ranks = self.replica.gather({"rng": _rng_state(), "epoch_loss": dict(self.epoch_loss)})
+        if self.replica.is_main:
+            self.checkpoints.save(
+                {
+                    "model": self.classifier.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "progress": asdict(self.progress),
+                    "ranks": ranks,
+                }
+            )
+
+    def finish(self, output_dir: Path) -> TrainResult:
+        digest_dir = os.environ.get(WEIGHTS_DIGEST_DIR_ENV)
+        if digest_dir:
+            path = Path(digest_dir) / f"rank{self.replica.rank}.sha256"
+            path.write_text(weights_digest(self.classifier.model) + "\n")
+        if self.replica.is_main:
+            self.classifier.model.load_state_dict(self.best_weights)
+            self.classifier.save(output_dir)
+        if self.replica.world_size > 1:
+            dist.barrier()  # the model is on disk before any rank returns
+        return TrainResult(
+            model_dir=Path(output_dir),
+            best_epoch=self.progress.best_epoch,
+            best_score=self.progress.best_score,
+            epochs_run=len(self.progress.history),
+            steps_run=self.steps_run,
+            history=self.progress.history,
+            resumed_from=self.resumed_from,
+        )
+
+
+def train_model(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    taxonomy: Taxonomy,
+    config: TrainConfig,
+    output_dir: Path,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` and save the best epoch's model into ``output_dir``.
+
+    Inside an initialised ``torch.distributed`` process group (see :func:`process_group`)
+    this is one DDP replica; every rank must call it with the same arguments.
+    """
+    trainer = _Trainer(train, validation, taxonomy, config, checkpoint_dir, progress)
+    trainer.run()
+    return trainer.finish(Path(output_dir))
+
+
+# --- the pipeline stage ------------------------------------------------------------------
+
+
+def _torchrun(parts: dict, taxonomy: Taxonomy, config: TrainConfig, processes: int,
+              output_dir: Path, checkpoint_dir: Path) -> TrainResult:
+    """Train with one DDP process per GPU, through torchrun and this module's command line."""
+    import json
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    from components.canonical import DatasetCard, write_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="ddp-"))
+    card = DatasetCard(name="split", source="pipeline", categories=taxonomy.categories)
+    for name in ("train", "validation"):
+        write_dataset(work / name, card, parts[name])
+    (work / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    (work / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.model_dump(mode="json")))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+        "-m", "components.train", "--train", str(work / "train"),
+        "--validation", str(work / "validation"), "--taxonomy", str(work / "taxonomy.yaml"),
+        "--config", str(work / "config.yaml"), "--output", str(output_dir),
+        "--checkpoint-dir", str(checkpoint_dir), "--result", str(work / "result.json"),
+    ]
+    if subprocess.run(command).returncode != 0:
+        raise ModpipeError(f"distributed training ({processes} processes) failed; see its log")
+    return TrainResult.model_validate(json.loads((work / "result.json").read_text()))
+
+
+def train_stage(config, splits_dir: Path, output_dir: Path, checkpoint_dir: Path) -> TrainResult:
+    """Fine-tune on the train split, early-stopping on validation; DDP when GPUs allow."""
+    from components.split import split_frames
+
+    card, frame = read_dataset(splits_dir)
+    parts = split_frames(frame)
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    processes = min(config.resources.gpus, gpus)
+    if processes > 1:
+        return _torchrun(parts, card, config.train, processes, output_dir, checkpoint_dir)
+    return train_model(
+        parts["train"], parts["validation"], card, config.train, output_dir, checkpoint_dir,
+        progress=sys.stderr.isatty(),
+    )
+
+
+@component
+def train_op(
+    config_json: str,
+    tracking_uri: str,
+    parent_run_id: str,
+    splits: Input[Dataset],
+    model: Output[Model],
+):
+    from pathlib import Path
+
+    import mlflow
+
+    from components.kfp_support import stage
+    from components.train import train_stage
+
+    with stage("train", config_json, tracking_uri, parent_run_id) as config:
+        mlflow.log_params({f"train.{k}": v for k, v in config.train.model_dump().items()})
+        checkpoint_dir = Path(config.checkpoints) / config.name
+        result = train_stage(config, Path(splits.path), Path(model.path), checkpoint_dir)
+        for epoch in result.history:
+            step = int(epoch.get("epoch", 0))
+            mlflow.log_metrics(
+                {k: float(v) for k, v in epoch.items() if k != "epoch" and isinstance(v, (int, float))},
+                step=step,
+            )
+        mlflow.log_metrics({"best_epoch": result.best_epoch, "steps_run": result.steps_run})
+        if result.resumed_from:
+            mlflow.set_tag("resumed_from", str(result.resumed_from))
+    model.metadata.update({**splits.metadata, "base_model": config.train.base_model,
+                           "best_epoch": result.best_epoch})
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m components.train",
+        description="Fine-tune the moderation classifier (alone or under torchrun).",
+    )
+    parser.add_argument(
+        "--train", type=Path, required=True, help="canonical rows JSONL or dataset folder"
+    )
+    parser.add_argument(
+        "--validation", type=Path, required=True, help="canonical rows JSONL or dataset folder"
+    )
+    parser.add_argument("--taxonomy", type=Path, required=True, help="taxonomy YAML")
+    parser.add_argument("--config", type=Path, help="TrainConfig YAML (defaults when left out)")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the best model")
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, help="folder for checkpoints; reruns resume from it"
+    )
+    parser.add_argument("--result", type=Path, help="write the TrainResult here as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    is_main = os.environ.get("RANK", "0") == "0"
+    logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s")
+    try:
+        config = load_config(args.config) if args.config else TrainConfig()
+        taxonomy = load_taxonomy(args.taxonomy)
+        train, validation = read_frame(args.train), read_frame(args.validation)
+        with process_group():
+            result = train_model(
+                train,
+                validation,
+                taxonomy,
+                config,
+                args.output,
+                args.checkpoint_dir,
+                progress=not args.no_progress,
+            )
+    except ModpipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if is_main and args.result:
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        args.result.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Packaging and serving end to end: a tiny model -> BentoML model -> bento -> `bentoml serve`.
+
+The server is a real `bentoml serve` subprocess on a free loopback port, with the BentoML store
+in a temporary folder. The bento is built and served once for the module: 5 to 25 s each on a
+shared 2-core machine.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+from pathlib import Path
+from types import SimpleNamespace
+
+import bentoml
+import httpx
+import numpy as np
+import pytest
+import torch
+import yaml
+from bentoml._internal.configuration.containers import BentoMLContainer
+
+from components.canonical import Category, Taxonomy
+from components.errors import ModpipeError
+from components.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
+from components.package import (
+    BENTO_MODEL_NAME,
+    MODEL_SUBDIR,
+    MODEL_TAG_ARGUMENT,
+    MODEL_TAG_ENV,
+    build_bento,
+    package_model,
+    save_bento_model,
+)
+from serving.service import MAX_TEXT_CHARS, MAX_TEXTS
+
+pytestmark = pytest.mark.slow
+
+TAXONOMY = Taxonomy(
+    categories=[
+        Category(name="insult", description="Insults a person."),
+        Category(name="threat", description="Threatens harm.", threshold=0.3),
+        Category(name="scam", description="Tries to defraud.", threshold=0.7),
+    ]
+)
+THRESHOLDS = {"insult": 0.5, "threat": 0.3, "scam": 0.7}
+METADATA = {
+    "model_version": "7",
+    "dataset_version": "0123456789abcdef0123456789abcdef.dir",
+    "metrics": {"macro_f1": 0.61, "macro_pr_auc": 0.55},
+}
+TEXTS = [
+    "you are wonderful",
+    "",
+    "pay me now or else",
+    "Ünïcödé \u2028 line separator, emoji 🙂, RTL \u202e text, zero\u200bwidth",
+    "word " * 300,  # longer than the model's max_length: truncated, not rejected
+]
+READY_TIMEOUT_S = 180
+SECRET = "qzx-private-words"  # stands in for a user's text that must not be echoed or logged
+
+
+def tiny_model() -> ModerationModel:
+    classifier, tokenizer = build_classifier(TINY_BASE_MODEL, TAXONOMY, seed=0)
+    # A random head gives scores within 1e-3 of 0.5 for every text; widen it so that a
+    # mixed-up order of results could not pass the 1e-4 comparisons below.
+    with torch.no_grad():
+        classifier.classifier.weight.mul_(200.0)
+    return ModerationModel(classifier, tokenizer, TAXONOMY, TINY_BASE_MODEL, 32, THRESHOLDS)
+
+
+@pytest.fixture(scope="module")
+def bentoml_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("bentoml")
+    saved = {k: os.environ.get(k) for k in ("BENTOML_HOME", "BENTOML_DO_NOT_TRACK")}
+    os.environ.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
+    # BentoML reads BENTOML_HOME once per process; fail loudly if something read it earlier.
+    assert BentoMLContainer.bentoml_home.get() == str(home)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    directory = tiny_model().save(tmp_path_factory.mktemp("model") / "model")
+    (directory / "metrics.json").write_text('{"macro_f1": 0.61}\n', encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir) -> ModerationModel:
+    return ModerationModel.load(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def model_tag(bentoml_home, model_dir) -> str:
+    return save_bento_model(model_dir, METADATA)
+
+
+@pytest.fixture(scope="module")
+def bento_tag(model_tag) -> str:
+    started = time.monotonic()
+    # "latest" on purpose: the bento must record the concrete version it resolves to.
+    tag = build_bento(f"{BENTO_MODEL_NAME}:latest")
+    print(f"bento build: {time.monotonic() - started:.1f} s")
+    return tag
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"bentoml serve exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"bentoml serve not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(bento_tag, bentoml_home, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {k: v for k, v in os.environ.items() if k != MODEL_TAG_ENV}
+    command = [sys.executable, "-m", "bentoml", "serve", bento_tag,
+               "--host", "127.0.0.1", "--port", str(port)]
+    started = time.monotonic()
+    with open(log, "w") as log_file:
+        # its own session, so the whole process group (workers included) can be stopped
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, server, log)
+        print(f"bentoml serve ready: {time.monotonic() - started:.1f} s")
+        yield SimpleNamespace(url=url, log=log)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def server_url(server) -> str:
+    return server.url
+
+
+def moderate(url: str, body) -> httpx.Response:
+    return httpx.post(f"{url}/moderate", json=body, timeout=60)
+
+
+def assert_matches(result: dict, expected_scores: np.ndarray, thresholds: dict) -> None:
+    assert list(result["category_scores"]) == TAXONOMY.names
+    served = np.array([result["category_scores"][name] for name in TAXONOMY.names])
+    np.testing.assert_allclose(served, expected_scores, atol=1e-4)
+    flags = {name: bool(served[i] >= thresholds[name]) for i, name in enumerate(TAXONOMY.names)}
+    assert result["categories"] == flags
+    assert result["flagged"] is any(flags.values())
+
+
+def test_bento_model_holds_the_folder_versions_and_thresholds(model_tag, model_dir):
+    stored = bentoml.models.get(model_tag)
+    assert stored.info.labels == {k: METADATA[k] for k in ("model_version", "dataset_version")}
+    assert stored.info.metadata["metrics"] == METADATA["metrics"]
+    assert stored.info.metadata["thresholds"] == THRESHOLDS
+    assert stored.info.metadata["categories"] == TAXONOMY.names
+    copied = Path(stored.path_of(MODEL_SUBDIR))
+    assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in model_dir.iterdir())
+    assert ModerationModel.load(copied).thresholds == THRESHOLDS
+
+
+def test_bento_pins_its_model_sources_and_cpu_torch(bento_tag, model_tag):
+    bento = bentoml.bentos.get(bento_tag)
+    assert bento.info.args[MODEL_TAG_ARGUMENT] == model_tag  # resolved from "latest"
+    assert [str(m.tag) for m in bento.info.all_models] == [model_tag]
+    source = Path(bento.path) / "src"
+    assert (source / "components" / "modeling.py").is_file()
+    assert (source / "serving" / "service.py").is_file()
+    python_env = Path(bento.path) / "env" / "python"
+    assert not (python_env / "requirements.lock.txt").exists()
+    requirements = (python_env / "requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
+    assert f"torch=={version('torch')}" in requirements
+    assert version("torch").endswith("+cpu")
+
+
+def test_bentofile_pins_the_tested_versions():
+    bentofile = Path(__file__).resolve().parents[2] / "serving" / "bentofile.yaml"
+    packages = yaml.safe_load(bentofile.read_text())["python"]["packages"]
+    for name in ("torch", "transformers"):
+        assert f"{name}=={version(name)}" in packages, f"update serving/bentofile.yaml: {name}"
+
+
+def test_package_model_refuses_a_folder_that_is_not_a_model(bentoml_home, tmp_path):
+    with pytest.raises(ModpipeError, match="not a saved moderation model"):
+        package_model(tmp_path, METADATA)
+
+
+def test_build_bento_refuses_an_unknown_model(bentoml_home):
+    with pytest.raises(ModpipeError, match="no BentoML model"):
+        build_bento(f"{BENTO_MODEL_NAME}:doesnotexist")
+
+
+def test_one_text_is_scored_as_in_process(server_url, reference, model_tag):
+    response = moderate(server_url, {"input": TEXTS[2]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"].startswith("modr-")
+    assert body["model"] == model_tag
+    assert (body["model_version"], body["dataset_version"]) == (
+        METADATA["model_version"], METADATA["dataset_version"]
+    )
+    assert len(body["results"]) == 1
+    assert_matches(body["results"][0], reference.predict_scores([TEXTS[2]])[0], THRESHOLDS)
+
+
+def test_a_batch_keeps_its_order(server_url, reference):
+    response = moderate(server_url, {"input": TEXTS})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    expected = reference.predict_scores(TEXTS)
+    assert len(results) == len(TEXTS)
+    for result, scores in zip(results, expected, strict=True):
+        assert_matches(result, scores, THRESHOLDS)
+
+
+def test_concurrent_requests_each_get_their_own_scores(server_url, reference):
+    # More than 100: BentoML renews its /moderate -> /score session after 100 calls, and
+    # without serving.service.NEVER_RENEW that fails the requests in flight.
+    texts = [f"message {i} " * (i % 20 + 1) for i in range(150)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda text: moderate(server_url, {"input": [text]}), texts))
+    expected = reference.predict_scores(texts)
+    for response, scores in zip(responses, expected, strict=True):
+        assert response.status_code == 200, response.text
+        assert_matches(response.json()["results"][0], scores, THRESHOLDS)
+
+
+def test_thresholds_can_be_overridden_per_request(server_url, reference):
+    overrides = {"insult": 0.0, "scam": 1.0}
+    response = moderate(server_url, {"input": TEXTS[0], "thresholds": overrides})
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert result["categories"]["insult"] is True
+    assert result["categories"]["scam"] is False
+    assert_matches(result, reference.predict_scores([TEXTS[0]])[0], THRESHOLDS | overrides)
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (f'{{"input": "{SECRET}"', "json_invalid"),
+        ({"text": SECRET}, "missing"),
+        ({"input": SECRET, "threshold": {"insult": 0.1}}, "extra_forbidden"),  # a typo
+        ({"input": []}, "too_short"),
+        ({"input": [SECRET, 3]}, "string_type"),
+        ({"input": [SECRET] * (MAX_TEXTS + 1)}, "too_long"),
+        ({"input": (SECRET * MAX_TEXT_CHARS)[: MAX_TEXT_CHARS + 1]}, "string_too_long"),
+        ({"input": SECRET, "thresholds": {"nonsense": 0.5}}, "unknown_category"),
+        ({"input": SECRET, "thresholds": {"insult": 1.5}}, "less_than_equal"),
+        ({"input": SECRET, "thresholds": {"insult": -0.1}}, "greater_than_equal"),
+    ],
+)
+def test_bad_requests_get_a_clear_400_and_the_server_keeps_serving(server, body, problem):
+    if isinstance(body, str):
+        response = httpx.post(f"{server.url}/moderate", content=body, timeout=60,
+                              headers={"content-type": "application/json"})
+    else:
+        response = moderate(server.url, body)
+    assert response.status_code == 400
+    error = response.json()
+    assert problem in [d["type"] for d in error["detail"]], error
+    assert SECRET not in response.text
+    assert SECRET not in server.log.read_text(encoding="utf-8")  # failures are logged
+    assert moderate(server.url, {"input": "still there?"}).status_code == 200

@@ -1,0 +1,332 @@
+"""Fine-tuning behaviour on a tiny random BERT and synthetic, trivially separable rows."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from components.canonical import REPO_ROOT, Category, Taxonomy, records_from_frame
+from components.errors import ModpipeError
+from components.modeling import (
+    DEFAULT_BASE_MODEL,
+    MODEL_CARD,
+    TINY_BASE_MODEL,
+    ModerationModel,
+    build_classifier,
+    resolve_base_model,
+)
+from components.train import (
+    BEST_WEIGHTS_FILE,
+    CHECKPOINT_FILE,
+    STOP_AFTER_STEPS_ENV,
+    WEIGHTS_DIGEST_DIR_ENV,
+    LabelledTexts,
+    TrainConfig,
+    main,
+    masked_bce_loss,
+    positive_weights,
+    read_frame,
+    train_model,
+    weights_digest,
+)
+
+TAXONOMY = Taxonomy(
+    categories=[
+        Category(name="hate", description="Hatred of something."),
+        Category(name="spam", description="Unwanted advertising.", threshold=0.4),
+    ]
+)
+NOUNS = (
+    "cats dogs rain mondays pizza music trains coffee winter books cars birds maps tea jazz".split()
+)
+SPAM_TAIL = " click here to win"
+
+
+def synthetic_frame(rows: int, seed: int) -> pd.DataFrame:
+    """'I hate x' is hate, 'I love x' is not, a sales tail is spam; a fifth of hate is unknown."""
+    rng = np.random.default_rng(seed)
+    hate = rng.random(rows) < 0.5
+    spam = rng.random(rows) < 0.25
+    unknown = rng.random(rows) < 0.2
+    texts = [
+        f"I {'hate' if h else 'love'} {rng.choice(NOUNS)}" + (SPAM_TAIL if s else "")
+        for h, s in zip(hate, spam, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "id": [f"{seed}-{i}" for i in range(rows)],
+            "text": texts,
+            "label_hate": pd.array(
+                [None if u else int(h) for h, u in zip(hate, unknown, strict=True)], dtype="Int8"
+            ),
+            "label_spam": pd.array(spam.astype(int), dtype="Int8"),
+            "source": "synthetic",
+        }
+    )
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    settings = dict(
+        base_model=TINY_BASE_MODEL,
+        max_length=16,
+        epochs=1,
+        batch_size=16,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        checkpoint_every_steps=4,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two threads per test on two shared cores thrash; one is several times faster here."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return synthetic_frame(96, seed=1), synthetic_frame(32, seed=2)
+
+
+def write_inputs(
+    directory: Path, train: pd.DataFrame, validation: pd.DataFrame, config: TrainConfig
+) -> dict:
+    """The CLI's input files; returns the frames as the CLI will read them back."""
+    paths = {name: directory / f"{name}.jsonl" for name in ("train", "validation")}
+    for name, frame in (("train", train), ("validation", validation)):
+        lines = [json.dumps(r) for r in records_from_frame(frame, TAXONOMY.names)]
+        paths[name].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths["taxonomy"] = directory / "taxonomy.yaml"
+    paths["taxonomy"].write_text(yaml.safe_dump(TAXONOMY.model_dump()), encoding="utf-8")
+    paths["config"] = directory / "config.yaml"
+    paths["config"].write_text(yaml.safe_dump(config.model_dump()), encoding="utf-8")
+    return paths
+
+
+def cli_args(paths: dict, output: Path, *extra: str) -> list[str]:
+    args = [f"--{name}={paths[name]}" for name in ("train", "validation", "taxonomy", "config")]
+    return [*args, f"--output={output}", "--no-progress", *extra]
+
+
+def run_cli(prefix: list[str], args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *prefix, "-m", "components.train", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def saved_digest(directory: Path) -> str:
+    return weights_digest(ModerationModel.load(directory, device="cpu").model)
+
+
+@pytest.mark.slow
+def test_training_learns_a_trivially_separable_signal(tmp_path):
+    train, validation = synthetic_frame(240, seed=1), synthetic_frame(80, seed=2)
+    result = train_model(
+        train,
+        validation,
+        TAXONOMY,
+        tiny_config(epochs=4, patience=4),
+        tmp_path / "model",
+        progress=False,
+    )
+
+    losses = [epoch["train_loss"] for epoch in result.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert result.history[result.best_epoch - 1]["val_macro_pr_auc"] > 0.95
+    model = ModerationModel.load(result.model_dir)
+    hate, love, spam = model.predict_scores(["I hate tea", "I love tea", "I love tea" + SPAM_TAIL])
+    assert hate[0] > love[0] + 0.2
+    assert spam[1] > 0.5 > love[1]
+
+
+def test_unknown_labels_are_masked_out_of_the_loss():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0], [-2.0, 0.0]])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    known = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])  # the last row knows nothing
+    loss = masked_bce_loss(logits, targets, known)
+
+    only_known = F.binary_cross_entropy_with_logits(logits[known.bool()], targets[known.bool()])
+    assert torch.allclose(loss, only_known)
+    for filler in (0.0, 1.0, float("nan")):
+        refilled = torch.where(known.bool(), targets, torch.full_like(targets, filler))
+        assert torch.equal(masked_bce_loss(logits, refilled, known), loss)
+    assert torch.equal(masked_bce_loss(logits[:2], targets[:2], known[:2]), loss)
+
+
+def test_frames_keep_unknown_labels_unknown_and_weights_count_known_ones():
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", "c", "d", "e"],
+            "label_hate": pd.array([1, None, 0, 0, None], dtype="Int8"),
+        }
+    )
+    data = LabelledTexts.from_frame(frame, TAXONOMY, "train")  # no spam column: all unknown
+
+    np.testing.assert_array_equal(data.known, [[1, 0], [0, 0], [1, 0], [1, 0], [0, 0]])
+    np.testing.assert_array_equal(data.targets[:, 0], [1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(
+        positive_weights(data, cap=20.0), [2.0, 1.0]
+    )  # 2 known negatives / 1
+    assert positive_weights(data, cap=1.5)[0] == 1.5
+    with pytest.raises(ModpipeError, match="0, 1 or null"):
+        LabelledTexts.from_frame(frame.assign(label_hate=[1, 2, 0, 0, 1]), TAXONOMY, "train")
+
+
+def test_early_stopping_keeps_the_best_epoch_not_the_last(tmp_path, small_split):
+    config = tiny_config(epochs=4, patience=1, learning_rate=1e-7)  # too small to improve
+    checkpoints = tmp_path / "checkpoints"
+
+    result = train_model(*small_split, TAXONOMY, config, tmp_path / "model", checkpoints, False)
+
+    assert (result.best_epoch, result.epochs_run) == (1, 2)
+    saved = ModerationModel.load(result.model_dir, device="cpu").model.state_dict()
+    best = torch.load(checkpoints / BEST_WEIGHTS_FILE, weights_only=True)
+    last = torch.load(checkpoints / CHECKPOINT_FILE, weights_only=True)["model"]
+    assert all(torch.equal(saved[name], best[name]) for name in best)
+    assert not all(torch.equal(saved[name], last[name]) for name in last)
+
+
+@pytest.mark.slow
+def test_same_seed_and_config_give_the_same_weights(tmp_path, small_split):
+    digests = [
+        saved_digest(
+            train_model(
+                *small_split, TAXONOMY, tiny_config(seed=seed), tmp_path / name, progress=False
+            ).model_dir
+        )
+        for name, seed in (("first", 5), ("again", 5), ("other_seed", 6))
+    ]
+    assert digests[0] == digests[1]
+    assert digests[0] != digests[2]
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, small_split):
+    config = tiny_config(epochs=2)  # 6 steps an epoch, checkpoints at steps 4, 6 (epoch end), 8
+    paths = write_inputs(tmp_path, *small_split, config)
+    checkpoints = tmp_path / "checkpoints"
+
+    crashed = run_cli(
+        [],
+        cli_args(paths, tmp_path / "model", f"--checkpoint-dir={checkpoints}"),
+        **{STOP_AFTER_STEPS_ENV: "9"},
+    )
+    assert crashed.returncode != 0 and "stopped after 9 steps" in crashed.stderr
+    assert (checkpoints / CHECKPOINT_FILE).is_file() and not (tmp_path / "model").exists()
+
+    train, validation = read_frame(paths["train"]), read_frame(paths["validation"])
+    resumed = train_model(
+        train, validation, TAXONOMY, config, tmp_path / "model", checkpoints, progress=False
+    )
+    assert resumed.resumed_from == {"epoch": 1, "step_in_epoch": 2, "global_step": 8}
+    assert resumed.steps_run == 4 and resumed.epochs_run == 2
+
+    uninterrupted = train_model(
+        train, validation, TAXONOMY, config, tmp_path / "straight", progress=False
+    )
+    assert resumed.history == uninterrupted.history
+    assert saved_digest(resumed.model_dir) == saved_digest(uninterrupted.model_dir)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_from_another_config_is_ignored(tmp_path, small_split, monkeypatch, caplog):
+    checkpoints = tmp_path / "checkpoints"
+    monkeypatch.setenv(STOP_AFTER_STEPS_ENV, "5")
+    with pytest.raises(SystemExit):
+        train_model(
+            *small_split, TAXONOMY, tiny_config(), tmp_path / "model", checkpoints, progress=False
+        )
+    monkeypatch.delenv(STOP_AFTER_STEPS_ENV)
+
+    result = train_model(
+        *small_split,
+        TAXONOMY,
+        tiny_config(learning_rate=1e-3),
+        tmp_path / "model",
+        checkpoints,
+        progress=False,
+    )
+    assert result.resumed_from is None and result.steps_run == 6
+    assert "belongs to another run" in caplog.text
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split):
+    paths = write_inputs(tmp_path, *small_split, tiny_config(epochs=2))
+    digests, result_file = tmp_path / "digests", tmp_path / "result.json"
+    digests.mkdir()
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = cli_args(
+        paths, tmp_path / "model", f"--checkpoint-dir={tmp_path / 'ck'}", f"--result={result_file}"
+    )
+
+    finished = run_cli(torchrun, args, **{WEIGHTS_DIGEST_DIR_ENV: str(digests)})
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rank0, rank1 = [(digests / f"rank{rank}.sha256").read_text() for rank in (0, 1)]
+    assert rank0 == rank1
+    result = json.loads(result_file.read_text())
+    assert (
+        result["epochs_run"] == 2 and result["steps_run"] == 6
+    )  # 96 rows / 2 ranks / 16 a batch, twice
+    assert (tmp_path / "model" / MODEL_CARD).is_file()
+
+
+def test_a_saved_model_loads_back_with_the_same_scores(tmp_path):
+    network, tokenizer = build_classifier(TINY_BASE_MODEL, TAXONOMY, seed=3)
+    model = ModerationModel(network, tokenizer, TAXONOMY, TINY_BASE_MODEL, max_length=16)
+    texts = ["I love tea", "I hate mondays" + SPAM_TAIL, "rain", "I love tea and jazz and coffee"]
+    scores = model.predict_scores(texts, batch_size=2)
+
+    loaded = ModerationModel.load(model.save(tmp_path / "model"))
+
+    np.testing.assert_allclose(loaded.predict_scores(texts, batch_size=2), scores, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_scores(texts[::-1], batch_size=3), scores[::-1], atol=1e-5
+    )
+    assert loaded.categories == ["hate", "spam"]
+    assert loaded.thresholds == {"hate": 0.5, "spam": 0.4}
+    assert loaded.model.config.problem_type == "multi_label_classification"
+    with pytest.raises(ModpipeError, match="not a saved moderation model"):
+        ModerationModel.load(tmp_path)
+
+
+def test_base_models_resolve_offline_or_fail_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert (Path(resolve_base_model(DEFAULT_BASE_MODEL)) / "config.json").is_file()
+    with pytest.raises(ModpipeError, match="no such model folder"):
+        resolve_base_model(str(tmp_path / "missing"))
+    with pytest.raises(ModpipeError, match="no config.json"):
+        resolve_base_model(str(tmp_path))
+
+
+def test_the_default_minilm_builds_a_multi_label_head_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    network, _ = build_classifier(DEFAULT_BASE_MODEL, TAXONOMY, seed=0)
+    assert network.config.id2label == {0: "hate", 1: "spam"}
+    assert network.config.problem_type == "multi_label_classification"
+
+
+def test_the_cli_reports_config_typos(tmp_path, small_split, capsys):
+    paths = write_inputs(tmp_path, *small_split, tiny_config())
+    paths["config"].write_text("learning_rat: 0.1\n", encoding="utf-8")
+
+    assert main(cli_args(paths, tmp_path / "model")) == 2
+    assert "learning_rat: Extra inputs are not permitted" in capsys.readouterr().err

@@ -1,0 +1,123 @@
+"""Run the pipeline: locally through KFP's SubprocessRunner, or on a Kubeflow Pipelines cluster.
+
+Either way the CLI first opens the MLflow parent run, so every stage's run nests under it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.config import PipelineConfig
+from components.errors import ModpipeError
+from components.kfp_support import ERROR_FILE_ENV
+from components.tracking import end_parent_run, setup_tracking, start_parent_run, tracking_uri
+
+PIPELINE_ROOT = Path("runs") / "kfp"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    parent_run_id: str
+    tracking_uri: str
+    bento_tag: str | None = None
+    seconds: float = 0.0
+    url: str | None = None
+
+
+def _arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str) -> dict:
+    return {
+        "config_json": config.model_dump_json(),
+        "tracking_uri": tracking_uri,
+        "parent_run_id": parent_run_id,
+    }
+
+
+def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[str, str]:
+    uri = setup_tracking(None, config.registry.experiment)
+    params = {
+        "config.path": str(config_path) if config_path else "",
+        "base_model": config.train.base_model,
+        "data.rev": config.data.rev or "workspace",
+    }
+    run_id = start_parent_run(config.model_dump(mode="json"), params, run_name=config.name)
+    return uri, run_id
+
+
+def run_local(config: PipelineConfig, config_path: Path | None = None) -> RunResult:
+    """Run every stage as a local subprocess in this environment; returns the bento tag."""
+    import kfp.local
+
+    from workflows.pipeline import build_pipeline
+
+    uri, run_id = _open_parent_run(config, config_path)
+    PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
+    kfp.local.init(
+        runner=kfp.local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(PIPELINE_ROOT.resolve()),
+        raise_on_error=True,
+    )
+    error_file = Path(tempfile.mkstemp(prefix="modpipe-error-")[1])
+    os.environ[ERROR_FILE_ENV] = str(error_file)
+    started = time.perf_counter()
+    try:
+        task = build_pipeline(config)(**_arguments(config, uri, run_id))
+    except RuntimeError as err:
+        end_parent_run(succeeded=False)
+        cause = error_file.read_text(encoding="utf-8").strip() or str(err)
+        raise ModpipeError(f"the pipeline failed in {cause}") from None
+    finally:
+        os.environ.pop(ERROR_FILE_ENV, None)
+        error_file.unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    import mlflow
+
+    mlflow.log_metric("pipeline.wall_seconds", seconds)
+    end_parent_run(succeeded=True)
+    return RunResult(run_id, uri, bento_tag=task.output, seconds=seconds)
+
+
+def run_on_cluster(config: PipelineConfig, host: str, config_path: Path | None = None) -> RunResult:
+    """Submit the same pipeline to Kubeflow Pipelines at ``host``; returns the run's URL."""
+    import kfp
+
+    from workflows.pipeline import build_pipeline
+
+    if not tracking_uri().startswith(("http://", "https://", "databricks")):
+        raise ModpipeError(
+            f"cluster pods cannot reach the local MLflow store {tracking_uri()}: set "
+            "MLFLOW_TRACKING_URI to a tracking server they can reach"
+        )
+    uri, run_id = _open_parent_run(config, config_path)
+    try:
+        client = kfp.Client(host=host)
+        run = client.create_run_from_pipeline_func(
+            build_pipeline(config),
+            arguments=_arguments(config, uri, run_id),
+            experiment_name=config.registry.experiment,
+            run_name=config.name,
+        )
+    except Exception as err:  # kfp raises many kinds: connection, auth, API errors
+        end_parent_run(succeeded=False)
+        raise ModpipeError(f"cannot submit to Kubeflow Pipelines at {host}: {err}") from None
+    end_parent_run(succeeded=True)  # the cluster's stages add their nested runs later
+    return RunResult(run_id, uri, url=f"{host.rstrip('/')}/#/runs/details/{run.run_id}")
+
+
+def compile_pipeline(config: PipelineConfig, output: Path) -> Path:
+    """Write KFP IR YAML with this config as the default of ``config_json``."""
+    from kfp import compiler
+
+    from workflows.pipeline import build_pipeline
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(
+        build_pipeline(config),
+        package_path=str(output),
+        pipeline_parameters={"config_json": json.dumps(config.model_dump(mode="json"))},
+    )
+    return output
