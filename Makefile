@@ -28,6 +28,7 @@ $(INSTALLED): pyproject.toml
 demo: install
 	$(MODPIPE) data pull
 	$(MODPIPE) data validate data
+	$(MODPIPE) run --config configs/demo.yaml
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

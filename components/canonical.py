@@ -66,22 +66,29 @@ class DatasetCard(Taxonomy):
     description: str = ""
 
 
-def _load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+def validate_model(raw, model: type[BaseModel], origin: str) -> BaseModel:
+    """``model`` from plain data; every problem named by its dotted key, in one ModpipeError."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ModpipeError(f"{origin}: {problems}") from None
+
+
+def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModpipeError(f"{path}: no such file") from None
     except (UnicodeDecodeError, yaml.YAMLError) as err:
         raise ModpipeError(f"{path}: not readable YAML ({err})") from None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise ModpipeError(f"{path}: {problems}") from None
+    return validate_model(raw, model, str(path))
 
 
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:
-    return _load_yaml_model(Path(path), Taxonomy)
+    return load_yaml_model(Path(path), Taxonomy)
 
 
 def label_column(category: str) -> str:
@@ -206,7 +213,7 @@ def read_card(directory: Path) -> DatasetCard:
             f"{directory}: no {CARD_FILE} here, so not a canonical dataset "
             "(make one with 'modpipe data import' or 'modpipe data synth')"
         )
-    return _load_yaml_model(directory / CARD_FILE, DatasetCard)
+    return load_yaml_model(directory / CARD_FILE, DatasetCard)
 
 
 def read_dataset(directory: Path) -> tuple[DatasetCard, pd.DataFrame]:

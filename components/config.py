@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from components.canonical import load_yaml_model, validate_model
 from components.errors import ModpipeError
 from components.register import GateConfig
 from components.train import TrainConfig
@@ -83,23 +83,10 @@ class PipelineConfig(Section):
 
 
 def parse_config(raw: dict, origin: str = "config") -> PipelineConfig:
-    try:
-        return PipelineConfig.model_validate(raw or {})
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
-        raise ModpipeError(f"{origin}: invalid config: {problems}") from None
+    return validate_model(raw or {}, PipelineConfig, f"{origin}: invalid config")
 
 
 def load_config(path: Path) -> PipelineConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModpipeError(f"{path}: no such config file (presets are in configs/)") from None
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ModpipeError(f"{path}: not readable YAML ({err})") from None
-    if raw is not None and not isinstance(raw, dict):
-        raise ModpipeError(f"{path}: a config is a YAML mapping of sections")
-    return parse_config(raw, str(path))
+    if not Path(path).is_file():
+        raise ModpipeError(f"{path}: no such config file (presets are in configs/)")
+    return load_yaml_model(path, PipelineConfig)

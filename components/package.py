@@ -26,6 +26,7 @@ from components.kfp_support import component  # noqa: E402
 from components.modeling import ModerationModel  # noqa: E402
 
 BENTO_MODEL_NAME = "moderation-classifier"
+BENTO_NAME = "moderation-service"  # the name in serving/bentofile.yaml
 MODEL_SUBDIR = "moderation"  # the ModerationModel folder inside the BentoML model
 MODEL_TAG_ARGUMENT = "model_tag"  # bento argument read by serving/service.py
 MODEL_TAG_ENV = "MODPIPE_MODEL_TAG"  # overrides the argument when serving
@@ -104,7 +105,7 @@ def load_packaged_model(tag: str) -> ModerationModel:
     """The ModerationModel inside a bento (``moderation-service:...``) or a BentoML model tag."""
     try:
         bento = bentoml.bentos.get(tag)
-        model_tag = str(bento.info.models[0].tag)
+        model_tag = str(bento.info.all_models[0].tag)  # 1.4 services list their own models
     except bentoml.exceptions.NotFound:
         model_tag = tag
     except IndexError:
@@ -113,6 +114,16 @@ def load_packaged_model(tag: str) -> ModerationModel:
         return ModerationModel.load(Path(bentoml.models.get(model_tag).path_of(MODEL_SUBDIR)))
     except bentoml.exceptions.NotFound:
         raise ModpipeError(f"{tag}: no such bento or BentoML model in {bentoml_home()}") from None
+
+
+def resolve_bento(tag: str | None = None) -> str:
+    """The full tag of a bento in the store; with no tag, the newest moderation-service bento."""
+    wanted = tag or f"{BENTO_NAME}:latest"
+    try:
+        return str(bentoml.bentos.get(wanted).tag)
+    except (bentoml.exceptions.BentoMLException, ValueError):  # not found, or not a tag
+        hint = "list them with 'bentoml list'" if tag else "build one with 'modpipe run'"
+        raise ModpipeError(f"no bento {wanted!r} in {bentoml_home()}; {hint}") from None
 
 
 def bentoml_home() -> str:

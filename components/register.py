@@ -361,6 +361,22 @@ def register_stage(config, model_dir: Path, splits_dir: Path, dataset_version: s
     return register_and_gate(model_dir, test, metrics, config.gate, config.registry.model_name, tags)
 
 
+def summarise_on_parent(parent_run_id: str, decision: GateDecision, baseline: dict) -> None:
+    """The figures people compare runs by, on the pipeline's own run in the MLflow table."""
+    client = MlflowClient()
+    macro = {f"macro.{k}": v for k, v in decision.candidate["macro"].items() if v is not None}
+    figures = {
+        **macro,
+        **{f"baseline.{k}": v for k, v in baseline.items() if k in macro},
+        **lift(macro, baseline),
+    }
+    for key, value in figures.items():
+        client.log_metric(parent_run_id, key, value)
+    client.log_metric(parent_run_id, "gate.passed", float(decision.passed))
+    client.set_tag(parent_run_id, "model.version", decision.candidate_version)
+    client.set_tag(parent_run_id, "gate.passed", str(decision.passed).lower())
+
+
 @component
 def register_op(
     config_json: str,
@@ -375,17 +391,14 @@ def register_op(
     """Returns the registered version."""
     from pathlib import Path
 
-    import mlflow
 
     from components.kfp_support import stage
-    from components.register import register_stage
+    from components.register import register_stage, summarise_on_parent
 
     with stage("register", config_json, tracking_uri, parent_run_id) as config:
         baseline = {k.removeprefix("baseline."): v for k, v in baseline_metrics.metadata.items()}
         decision = register_stage(config, Path(model.path), Path(splits.path), dataset_version, baseline)
         if parent_run_id:
-            client = mlflow.MlflowClient()
-            client.set_tag(parent_run_id, "model.version", decision.candidate_version)
-            client.set_tag(parent_run_id, "gate.passed", str(decision.passed))
+            summarise_on_parent(parent_run_id, decision, baseline)
     gate_metrics.log_metric("gate.passed", float(decision.passed))
     return decision.candidate_version

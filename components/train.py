@@ -61,10 +61,10 @@ from transformers import get_linear_schedule_with_warmup, set_seed
 
 from components.canonical import (
     Taxonomy,
-    _load_yaml_model,
     frame_from_records,
     label_column,
     load_taxonomy,
+    load_yaml_model,
     read_dataset,
     read_jsonl,
 )
@@ -110,7 +110,7 @@ class TrainResult(BaseModel):
 
 
 def load_config(path: Path) -> TrainConfig:
-    return _load_yaml_model(Path(path), TrainConfig)
+    return load_yaml_model(Path(path), TrainConfig)
 
 
 def read_frame(path: Path) -> pd.DataFrame:

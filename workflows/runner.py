@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ class RunResult:
     url: str | None = None
 
 
+def _plain(err: Exception) -> str:
+    """KFP's message without its terminal colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+
+
 def _arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str) -> dict:
     return {
         "config_json": config.model_dump_json(),
@@ -37,7 +43,16 @@ def _arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str) ->
     }
 
 
+def _preflight(config: PipelineConfig) -> None:
+    """Fail in a second, not after the data stages, on a base model that cannot load."""
+    from components.modeling import resolve_base_model
+
+    resolve_base_model(config.train.base_model)
+    resolve_base_model(config.baseline.encoder)
+
+
 def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[str, str]:
+    _preflight(config)
     uri = setup_tracking(None, config.registry.experiment)
     params = {
         "config.path": str(config_path) if config_path else "",
@@ -68,8 +83,10 @@ def run_local(config: PipelineConfig, config_path: Path | None = None) -> RunRes
         task = build_pipeline(config)(**_arguments(config, uri, run_id))
     except RuntimeError as err:
         end_parent_run(succeeded=False)
-        cause = error_file.read_text(encoding="utf-8").strip() or str(err)
-        raise ModpipeError(f"the pipeline failed in {cause}") from None
+        cause = error_file.read_text(encoding="utf-8").strip()
+        raise ModpipeError(
+            f"the pipeline failed in {cause}" if cause else f"the pipeline failed: {_plain(err)}"
+        ) from None
     finally:
         os.environ.pop(ERROR_FILE_ENV, None)
         error_file.unlink(missing_ok=True)

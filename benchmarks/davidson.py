@@ -1,0 +1,109 @@
+"""Davidson et al. 2017: the fine-tuned encoder against TF-IDF + logistic regression.
+
+Both models see the same stratified split (the pipeline's: 70% train, 10% validation for early
+stopping and thresholds, 20% test), and both are scored by the pipeline's own evaluation code.
+Two macro-F1 figures are printed: per category at the thresholds chosen on validation (what the
+service flags), and over Davidson's three classes (hate / offensive / neither, by the largest of
+p_hate, p_offensive and (1 - p_hate)(1 - p_offensive)), the figure the literature reports.
+
+    .venv/bin/python benchmarks/davidson.py [--epochs 2] [--max-train-rows N]
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from components.config import EvaluateConfig
+from components.evaluate import evaluate_scorer
+from components.importers import import_dataset
+from components.modeling import ModerationModel
+from components.split import split_dataset, split_frames
+from components.train import TrainConfig, train_model
+
+DAVIDSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "davidson" / "labeled_data.csv"
+RESULTS = Path("runs") / "benchmarks" / "davidson.json"
+
+
+def three_class_macro_f1(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Columns are (hate, offensive); Davidson's classes never overlap."""
+    truth = np.where(y_true[:, 0] == 1, 0, np.where(y_true[:, 1] == 1, 1, 2))
+    neither = (1 - scores[:, 0]) * (1 - scores[:, 1])
+    predicted = np.argmax(np.column_stack([scores, neither]), axis=1)
+    return float(f1_score(truth, predicted, average="macro"))
+
+
+def tfidf_logistic_regression(train, categories):
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    features = vectorizer.fit_transform(train["text"])
+    models = [
+        LogisticRegression(max_iter=2000, class_weight="balanced").fit(
+            features, train[f"label_{name}"].astype(int)
+        )
+        for name in categories
+    ]
+    return lambda texts: np.column_stack(
+        [m.predict_proba(vectorizer.transform(texts))[:, 1] for m in models]
+    )
+
+
+def summarise(name: str, result: dict, seconds: float) -> dict:
+    per_category = result["metrics"]["per_category"]
+    return {
+        "model": name,
+        "macro_f1_3class": three_class_macro_f1(result["y_true"], result["scores"]),
+        "macro_f1_at_thresholds": result["metrics"]["macro"]["f1"],
+        "hate_pr_auc": per_category["hate"]["pr_auc"],
+        "offensive_pr_auc": per_category["offensive"]["pr_auc"],
+        "hate_recall": per_category["hate"]["recall"],
+        "train_seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--max-train-rows", type=int, default=None)
+    args = parser.parse_args()
+    if not DAVIDSON.exists():
+        raise SystemExit(f"Davidson data not found at {DAVIDSON} (it lives in ../shared/data)")
+
+    card, frame = import_dataset("davidson", DAVIDSON)
+    parts = split_frames(split_dataset(frame, 0.1, 0.2, seed=13))
+    if args.max_train_rows:
+        parts["train"] = parts["train"].sample(n=args.max_train_rows, random_state=0)
+    evaluation = EvaluateConfig(target_precision=0.7, per_category_precision={"hate": 0.5})
+    print({name: len(part) for name, part in parts.items()})
+
+    started = time.perf_counter()
+    predict = tfidf_logistic_regression(parts["train"], card.names)
+    rows = [summarise("TF-IDF + logistic regression", evaluate_scorer(predict, parts, card, evaluation), time.perf_counter() - started)]
+
+    config = TrainConfig(epochs=args.epochs, max_length=args.max_length, learning_rate=1e-4, patience=1)
+    started = time.perf_counter()
+    trained = train_model(parts["train"], parts["validation"], card, config, Path("runs/benchmarks/davidson-model"), Path("runs/benchmarks/davidson-checkpoints"))
+    seconds = time.perf_counter() - started
+    model = ModerationModel.load(trained.model_dir)
+    result = evaluate_scorer(lambda texts: model.predict_scores(texts, 128), parts, card, evaluation)
+    rows.append(summarise(f"fine-tuned all-MiniLM-L6-v2 ({trained.epochs_run} epochs)", result, seconds))
+
+    header = f"{'model':45} {'macro-F1 3-class':>16} {'macro-F1 @thr':>14} {'hate PR-AUC':>12} {'off. PR-AUC':>12} {'hate recall':>12} {'train s':>8}"
+    print(header)
+    for row in rows:
+        print(
+            f"{row['model']:45} {row['macro_f1_3class']:16.3f} {row['macro_f1_at_thresholds']:14.3f} "
+            f"{row['hate_pr_auc']:12.3f} {row['offensive_pr_auc']:12.3f} {row['hate_recall']:12.3f} {row['train_seconds']:8.0f}"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=2))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

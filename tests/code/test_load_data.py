@@ -1,0 +1,51 @@
+"""The load stage: the workspace version, or the version DVC recorded at a git revision."""
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from components.canonical import Category, DatasetCard
+from components.config import DataConfig
+from components.load_data import load_data
+from components.versioning import directory_md5, publish_dataset
+
+
+def run(*command, cwd):
+    subprocess.run(
+        [*command], cwd=cwd, check=True, capture_output=True,
+        env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def dataset(texts):
+    card = DatasetCard(name="tiny", source="test", categories=[Category(name="spam", description="Ads.")])
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts, "source": "test",
+                          "label_spam": pd.array([i % 2 for i in range(len(texts))], dtype="Int8")})
+    return card, frame
+
+
+def test_load_from_workspace_and_from_a_git_revision(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run("git", "init", "-q", cwd=repo)
+    run(sys.executable, "-m", "dvc", "init", "-q", cwd=repo)
+    first = publish_dataset(*dataset(["one", "two", "three"]), repo / "data")
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-q", "-m", "v1", cwd=repo)
+    second = publish_dataset(*dataset(["four", "five", "six", "seven"]), repo / "data")
+
+    now = load_data(DataConfig(directory=repo / "data"), tmp_path / "now")
+    assert (now["md5"], now["rows"]) == (second.md5, 4)
+    then = load_data(DataConfig(directory=repo / "data", rev="HEAD"), tmp_path / "then")
+    assert (then["md5"], then["rows"]) == (first.md5, 3)
+    assert directory_md5(tmp_path / "then") == first.md5
+
+
+def test_max_rows_samples_deterministically_but_keeps_the_full_version(tmp_path):
+    publish_dataset(*dataset([f"text {i}" for i in range(50)]), tmp_path / "d")
+    a = load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "a")
+    b = load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "b")
+    assert a["rows"] == 10 and a["md5"] == directory_md5(tmp_path / "d")
+    assert (tmp_path / "a" / "rows.jsonl").read_bytes() == (tmp_path / "b" / "rows.jsonl").read_bytes()

@@ -1,0 +1,268 @@
+"""`modpipe run` end to end, as a user runs it: the tiny preset through KFP's local runner, a
+real MLflow store and BentoML store in a temporary folder, and `bentoml serve` on the bento."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "tiny.yaml"
+STAGES = {"load_data", "validate", "split", "train", "evaluate", "baseline", "register", "package"}
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config(tmp: Path, filename: str, **overrides) -> Path:
+    """The tiny preset with its own checkpoint folder, plus section overrides."""
+    config = yaml.safe_load(TINY.read_text())
+    config["checkpoints"] = str(tmp / "checkpoints")
+    for section, values in overrides.items():
+        config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
+    path = tmp / f"{filename}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def modpipe(*args, env: dict, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workflows.cli", *map(str, args)],
+        cwd=REPO, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        "BENTOML_HOME": str(tmp / "bentoml"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    return tmp, env
+
+
+@pytest.fixture(scope="module")
+def runs(stores):
+    """An interrupted run, its resumed rerun (the first model), then a null model's run."""
+    tmp, env = stores
+    config = tiny_config(tmp, "tiny")
+    interrupted = modpipe("run", "-c", config, env=env, extra_env={"MODPIPE_STOP_AFTER_STEPS": "12"})
+    resumed = modpipe("run", "-c", config, env=env)
+    null_config = tiny_config(tmp, "null", name="null", split={"permute_train_labels": True})
+    null = modpipe("run", "-c", null_config, env=env)
+    return {"interrupted": interrupted, "resumed": resumed, "null": null}
+
+
+def client(env) -> MlflowClient:
+    return MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+
+
+def parent_runs(env) -> list:
+    mlflow = client(env)
+    experiment = mlflow.get_experiment_by_name("moderation-pipeline")
+    runs = mlflow.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+def children(env, parent_id: str) -> dict:
+    mlflow = client(env)
+    runs = mlflow.search_runs(
+        [mlflow.get_run(parent_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+    )
+    return {r.data.tags["stage"]: r for r in runs}
+
+
+def test_killed_training_fails_the_run_then_resumes_from_its_checkpoint(runs, stores):
+    _, env = stores
+    assert runs["interrupted"].returncode != 0
+    assert "Inner task failed: 'train-op'" in runs["interrupted"].stderr, runs["interrupted"].stderr[-3000:]
+    assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
+    first, second = parent_runs(env)[:2]
+    assert first.info.status == "FAILED"
+    train = children(env, second.info.run_id)["train"]
+    assert "resumed_from" in train.data.tags  # the tiny preset checkpoints every 10 steps
+    assert "'global_step': 10" in train.data.tags["resumed_from"]
+
+
+def test_run_tracks_every_stage_and_registers_the_champion(runs, stores):
+    _, env = stores
+    parent = parent_runs(env)[1]
+    assert parent.data.params["dataset.md5"].endswith(".dir")
+    assert parent.data.params["base_model"] == "tiny-random-bert"
+    assert "mlflow.source.git.commit" in parent.data.tags or not (REPO / ".git").exists()
+    assert {"macro.pr_auc", "baseline.macro.pr_auc", "lift.macro.pr_auc"} <= set(parent.data.metrics)
+    stages = children(env, parent.info.run_id)
+    assert set(stages) == STAGES
+    assert {"macro.pr_auc", "macro.f1"} <= set(stages["evaluate"].data.metrics)
+    assert any(k.startswith("baseline.") for k in stages["baseline"].data.metrics)
+    mlflow = client(env)
+    assert str(mlflow.get_model_version_by_alias("moderation-classifier", "champion").version) == "1"
+    first = mlflow.get_model_version("moderation-classifier", "1")
+    assert first.tags["gate.passed"] == "true" and first.tags["dataset_version"].endswith(".dir")
+
+
+def test_worse_model_stays_challenger_with_reasons(runs, stores):
+    _, env = stores
+    assert runs["null"].returncode == 0, runs["null"].stderr[-3000:]
+    mlflow = client(env)
+    aliases = {k: str(v) for k, v in mlflow.get_registered_model("moderation-classifier").aliases.items()}
+    assert aliases == {"champion": "1", "challenger": "2"}
+    version = mlflow.get_model_version("moderation-classifier", "2")
+    assert version.tags["gate.passed"] == "false"
+    assert "FAIL" in version.tags["gate.reasons"]
+    register = children(env, parent_runs(env)[2].info.run_id)["register"]
+    assert register.data.tags["gate.passed"] == "false"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_bentoml_serves_the_pipelines_bento(runs, stores):
+    _, env = stores
+    tag = re.search(r"bento: (\S+)", runs["resumed"].stdout).group(1)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        answer = httpx.post(f"{base}/moderate", json={"input": ["hello there", "buy now"]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert len(body["results"]) == 2
+        assert set(body["results"][0]["category_scores"]) == {
+            "hate", "harassment", "violence", "self_harm", "sexual", "spam",
+        }
+        assert body["model_version"] == "1"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_compile_writes_every_component_typed_artifacts_and_gpu_request(tmp_path, stores):
+    _, env = stores
+    gpu = tiny_config(tmp_path, "gpu", resources={"gpus": 2, "memory": "12G"})
+    result = modpipe("compile", "-c", gpu, "-o", tmp_path / "p.yaml", env=env)
+    assert result.returncode == 0, result.stderr
+    spec = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    components = set(spec["components"])
+    for name in STAGES:
+        assert f"comp-{name.replace('_', '-')}-op" in components
+    text = (tmp_path / "p.yaml").read_text()
+    for artifact in ("Dataset", "Model", "Metrics", "ClassificationMetrics", "HTML"):
+        assert f"system.{artifact}" in text
+    resources = spec["deploymentSpec"]["executors"]["exec-train-op"]["container"]["resources"]
+    assert resources["accelerator"]["resourceCount"] == "2"
+    assert resources["memoryLimit"] == 12.0
+    assert json.loads(spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"])
+
+
+def registered_versions(env) -> int:
+    return len(client(env).search_model_versions("name='moderation-classifier'"))
+
+
+@pytest.mark.parametrize(
+    "overrides, phrase",
+    [
+        ({"train": {"epochs": 0}}, "train.epochs"),
+        ({"train": {"epochz": 2}}, "epochz"),
+        ({"train": {"base_model": "/nowhere/model"}}, "/nowhere/model"),
+        ({"data": {"max_rows": 6, "validation": {"min_positives": 0}}}, "too few to split"),
+    ],
+    ids=["invalid-value", "unknown-key", "unknown-base-model", "empty-split"],
+)
+def test_bad_run_input_is_a_clear_error_and_registers_nothing(overrides, phrase, tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+           "BENTOML_HOME": str(tmp_path / "b"), "HF_HUB_OFFLINE": "1"}
+    result = modpipe("run", "-c", tiny_config(tmp_path, "bad", **overrides), env=env)
+    assert result.returncode != 0
+    assert phrase in result.stderr
+    assert "Traceback" not in result.stderr.split("error:")[-1]
+    assert not (tmp_path / "m.db").exists() or registered_versions(env) == 0
+
+
+def test_dataset_failing_validation_stops_the_run(tmp_path):
+    from components.canonical import read_dataset, write_dataset
+    from components.synth import synthesize_corpus
+
+    card, frame = synthesize_corpus(rows=400)
+    frame.loc[frame.index[:30], "text"] = ""
+    write_dataset(tmp_path / "broken", card, frame)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+           "BENTOML_HOME": str(tmp_path / "b"), "HF_HUB_OFFLINE": "1"}
+    config = tiny_config(tmp_path, "broken", data={"directory": str(tmp_path / "broken")})
+    result = modpipe("run", "-c", config, env=env)
+    assert result.returncode != 0
+    assert "failed validation" in result.stderr and "text" in result.stderr
+    assert registered_versions(env) == 0
+    assert read_dataset(tmp_path / "broken")[1]["text"].eq("").sum() == 30  # input untouched
+
+
+def test_missing_mlflow_store_is_a_clear_error(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "sqlite:////nonexistent/folder/mlflow.db"}
+    result = modpipe("run", "-c", tiny_config(tmp_path, "t"), env=env)
+    assert result.returncode != 0
+    assert "/nonexistent/folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluate_scores_data_with_the_champion_and_the_bento(runs, stores):
+    _, env = stores
+    tag = re.search(r"bento: (\S+)", runs["resumed"].stdout).group(1)
+    for model in ("models:/moderation-classifier@champion", tag):
+        result = modpipe("evaluate", "--model", model, "--data", "data", env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads(result.stdout)
+        assert report["rows"] == 3600
+        assert set(report["per_category"]) == {
+            "hate", "harassment", "violence", "self_harm", "sexual", "spam",
+        }
+        assert 0 <= report["macro"]["pr_auc"] <= 1
+    missing = modpipe("evaluate", "--model", "models:/moderation-classifier@nobody", "--data", "data", env=env)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_ui_serves_mlflow_on_loopback(stores):
+    _, env = stores
+    port = free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "workflows.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
+            except httpx.TransportError:
+                time.sleep(1)
+        assert status == 200
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
