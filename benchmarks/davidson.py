@@ -83,23 +83,46 @@ def main() -> None:
 
     started = time.perf_counter()
     predict = tfidf_logistic_regression(parts["train"], card.names)
-    rows = [summarise("TF-IDF + logistic regression", evaluate_scorer(predict, parts, card, evaluation), time.perf_counter() - started)]
+    rows = [
+        summarise(
+            "TF-IDF + logistic regression",
+            evaluate_scorer(predict, parts, card, evaluation),
+            time.perf_counter() - started,
+        )
+    ]
 
-    config = TrainConfig(epochs=args.epochs, max_length=args.max_length, learning_rate=1e-4, patience=1)
+    config = TrainConfig(
+        epochs=args.epochs, max_length=args.max_length, learning_rate=1e-4, patience=1
+    )
     started = time.perf_counter()
-    trained = train_model(parts["train"], parts["validation"], card, config, Path("runs/benchmarks/davidson-model"), Path("runs/benchmarks/davidson-checkpoints"))
+    trained = train_model(
+        parts["train"],
+        parts["validation"],
+        card,
+        config,
+        Path("runs/benchmarks/davidson-model"),
+        Path("runs/benchmarks/davidson-checkpoints"),
+    )
     seconds = time.perf_counter() - started
     model = ModerationModel.load(trained.model_dir)
-    result = evaluate_scorer(lambda texts: model.predict_scores(texts, 128), parts, card, evaluation)
-    rows.append(summarise(f"fine-tuned all-MiniLM-L6-v2 ({trained.epochs_run} epochs)", result, seconds))
+    result = evaluate_scorer(
+        lambda texts: model.predict_scores(texts, 128), parts, card, evaluation
+    )
+    rows.append(
+        summarise(f"fine-tuned all-MiniLM-L6-v2 ({trained.epochs_run} epochs)", result, seconds)
+    )
 
-    header = f"{'model':45} {'macro-F1 3-class':>16} {'macro-F1 @thr':>14} {'hate PR-AUC':>12} {'off. PR-AUC':>12} {'hate recall':>12} {'train s':>8}"
-    print(header)
+    columns = (
+        "macro_f1_3class",
+        "macro_f1_at_thresholds",
+        "hate_pr_auc",
+        "offensive_pr_auc",
+        "hate_recall",
+        "train_seconds",
+    )
+    print(f"{'model':45} " + " ".join(f"{c:>22}" for c in columns))
     for row in rows:
-        print(
-            f"{row['model']:45} {row['macro_f1_3class']:16.3f} {row['macro_f1_at_thresholds']:14.3f} "
-            f"{row['hate_pr_auc']:12.3f} {row['offensive_pr_auc']:12.3f} {row['hate_recall']:12.3f} {row['train_seconds']:8.0f}"
-        )
+        print(f"{row['model']:45} " + " ".join(f"{row[c]:22.3f}" for c in columns))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2))
     print(f"written to {RESULTS}")

@@ -30,7 +30,10 @@ def main() -> None:
     started = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-m", "workflows.cli", "run", "-c", str(args.config)],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     command_seconds = time.perf_counter() - started
     if run.returncode != 0:
@@ -46,7 +49,8 @@ def main() -> None:
     )
     print(f"{'step':12} {'work s':>8}")
     for stage in stages:
-        print(f"{stage.data.tags['stage']:12} {(stage.info.end_time - stage.info.start_time) / 1000:8.1f}")
+        seconds = (stage.info.end_time - stage.info.start_time) / 1000
+        print(f"{stage.data.tags['stage']:12} {seconds:8.1f}")
     work = sum(r.info.end_time - r.info.start_time for r in stages) / 1000
     wall = parent.data.metrics["pipeline.wall_seconds"]
     print(f"{'sum of steps':12} {work:8.1f}")

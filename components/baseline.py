@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoModel, AutoTokenizer
-
 from kfp.dsl import HTML, Dataset, Input, Metrics, Output
+from transformers import AutoModel, AutoTokenizer
 
 from components.canonical import Taxonomy, read_dataset
 from components.errors import ModpipeError
-from components.kfp_support import component
 from components.evaluate import label_matrix
+from components.kfp_support import component
 from components.modeling import DEFAULT_BASE_MODEL, resolve_base_model
 
 DEFAULT_ENCODER = DEFAULT_BASE_MODEL  # the bundled offline all-MiniLM-L6-v2
@@ -174,8 +173,13 @@ def baseline_stage(config, splits_dir: Path, report_dir: Path) -> dict:
     result = evaluate_scorer(baseline.predict_scores, parts, card, config.evaluate)
     kind = f"{config.baseline.shots}-shot" if config.baseline.shots else "zero-shot"
     write_report(
-        result["y_true"], result["scores"], card.names, result["thresholds"], result["metrics"],
-        report_dir, f"{config.name}: {kind} embedding baseline (no fine-tuning)",
+        result["y_true"],
+        result["scores"],
+        card.names,
+        result["thresholds"],
+        result["metrics"],
+        report_dir,
+        f"{config.name}: {kind} embedding baseline (no fine-tuning)",
     )
     return result
 

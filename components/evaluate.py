@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # figures without pyplot render with the Agg canvas
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
-
-from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.canonical import Taxonomy, label_column, read_dataset
 from components.errors import ModpipeError
@@ -461,7 +460,9 @@ def flag_confusion(y_true: np.ndarray, scores: np.ndarray, thresholds: list[floa
     ]
 
 
-def evaluate_stage(config, model_dir: Path, splits_dir: Path, output_dir: Path, report_dir: Path) -> dict:
+def evaluate_stage(
+    config, model_dir: Path, splits_dir: Path, output_dir: Path, report_dir: Path
+) -> dict:
     """Pick thresholds, score the test split, save the model with its thresholds and metrics."""
     import json
 
@@ -472,19 +473,28 @@ def evaluate_stage(config, model_dir: Path, splits_dir: Path, output_dir: Path, 
     parts = split_frames(read_dataset(splits_dir)[1])
     result = evaluate_scorer(
         lambda texts: model.predict_scores(texts, config.evaluate.batch_size),
-        parts, model.taxonomy, config.evaluate,
+        parts,
+        model.taxonomy,
+        config.evaluate,
     )
     model.thresholds = result["thresholds"]
     model.save(output_dir)
     (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
     write_report(
-        result["y_true"], result["scores"], model.categories, result["thresholds"],
-        result["metrics"], report_dir, f"{config.name}: fine-tuned {model.base_model}",
+        result["y_true"],
+        result["scores"],
+        model.categories,
+        result["thresholds"],
+        result["metrics"],
+        report_dir,
+        f"{config.name}: fine-tuned {model.base_model}",
     )
     return result
 
 
-def log_evaluation(result: dict, metrics: Metrics, report: HTML, report_dir: Path, prefix: str = "") -> None:
+def log_evaluation(
+    result: dict, metrics: Metrics, report: HTML, report_dir: Path, prefix: str = ""
+) -> None:
     """The same figures to MLflow (metrics, plots) and to the KFP UI (Metrics, HTML)."""
     import shutil
 

@@ -27,7 +27,6 @@ PIPELINE_IMAGE = os.environ.get(
 )
 
 
-
 def component(func):
     """``@dsl.component`` in the project's image, which already has kfp and the project
     installed (nothing to pip-install per task). Inside a running task KFP's runtime mode has

@@ -26,9 +26,9 @@ from transformers import (
 )
 
 from components.canonical import Category, Taxonomy
+from components.config import DEFAULT_BASE_MODEL
 from components.errors import ModpipeError
 
-DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 TINY_BASE_MODEL = "tiny-random-bert"
 MODEL_CARD = "moderation.json"
 PROBLEM_TYPE = "multi_label_classification"

@@ -17,8 +17,8 @@ from pathlib import Path
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 import bentoml  # noqa: E402  (after the tracking switch above)
-from kfp.dsl import Input, Model  # noqa: E402
 from bentoml._internal.configuration.containers import BentoMLContainer  # noqa: E402
+from kfp.dsl import Input, Model  # noqa: E402
 
 from components.canonical import REPO_ROOT  # noqa: E402
 from components.errors import ModpipeError  # noqa: E402
@@ -80,10 +80,17 @@ def build_bento(model_tag: str, service_dir: Path = SERVING_DIR) -> str:
     if not bentofile.is_file():
         raise ModpipeError(f"{service_dir}: no {BENTOFILE} here")
     command = [
-        sys.executable, "-m", "bentoml", "build", str(service_dir.parent),
-        "--bentofile", str(bentofile),
-        "--arg", f"{MODEL_TAG_ARGUMENT}={model_tag}",
-        "--output", "tag",
+        sys.executable,
+        "-m",
+        "bentoml",
+        "build",
+        str(service_dir.parent),
+        "--bentofile",
+        str(bentofile),
+        "--arg",
+        f"{MODEL_TAG_ARGUMENT}={model_tag}",
+        "--output",
+        "tag",
     ]
     # BentoML fixes its home on first use; a later change of BENTOML_HOME must not split stores.
     env = {**os.environ, "BENTOML_HOME": BentoMLContainer.bentoml_home.get()}

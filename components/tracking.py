@@ -177,7 +177,10 @@ def stage_run(
         experiment_id = _parent_experiment_id(parent_run_id)
     tags = {STAGE_TAG: stage, **_source_tags()}
     with mlflow.start_run(
-        run_name=stage, experiment_id=experiment_id, parent_run_id=parent_run_id,
-        nested=True, tags=tags,
+        run_name=stage,
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+        nested=True,
+        tags=tags,
     ) as run:
         yield run

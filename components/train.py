@@ -44,7 +44,6 @@ import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -52,7 +51,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from kfp.dsl import Dataset, Input, Model, Output
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sklearn.metrics import average_precision_score
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
@@ -68,9 +67,10 @@ from components.canonical import (
     read_dataset,
     read_jsonl,
 )
+from components.config import TrainConfig
 from components.errors import ModpipeError
 from components.kfp_support import component
-from components.modeling import DEFAULT_BASE_MODEL, ModerationModel, build_classifier
+from components.modeling import ModerationModel, build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +78,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 BEST_WEIGHTS_FILE = "best_model.pt"
 STOP_AFTER_STEPS_ENV = "MODPIPE_STOP_AFTER_STEPS"
 WEIGHTS_DIGEST_DIR_ENV = "MODPIPE_WEIGHTS_DIGEST_DIR"
-
-
-class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    base_model: str = DEFAULT_BASE_MODEL
-    max_length: int = Field(128, ge=8, le=512)
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    max_grad_norm: float = Field(1.0, gt=0)
-    patience: int = Field(2, ge=1)
-    seed: int = 13
-    class_weighting: Literal["balanced", "none"] = "balanced"
-    max_pos_weight: float = Field(20.0, ge=1)
-    checkpoint_every_steps: int = Field(50, ge=1)
 
 
 class TrainResult(BaseModel):
@@ -607,8 +588,14 @@ def train_model(
 # --- the pipeline stage ------------------------------------------------------------------
 
 
-def _torchrun(parts: dict, taxonomy: Taxonomy, config: TrainConfig, processes: int,
-              output_dir: Path, checkpoint_dir: Path) -> TrainResult:
+def _torchrun(
+    parts: dict,
+    taxonomy: Taxonomy,
+    config: TrainConfig,
+    processes: int,
+    output_dir: Path,
+    checkpoint_dir: Path,
+) -> TrainResult:
     """Train with one DDP process per GPU, through torchrun and this module's command line."""
     import json
     import subprocess
@@ -625,11 +612,26 @@ def _torchrun(parts: dict, taxonomy: Taxonomy, config: TrainConfig, processes: i
     (work / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
     (work / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.model_dump(mode="json")))
     command = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-        "-m", "components.train", "--train", str(work / "train"),
-        "--validation", str(work / "validation"), "--taxonomy", str(work / "taxonomy.yaml"),
-        "--config", str(work / "config.yaml"), "--output", str(output_dir),
-        "--checkpoint-dir", str(checkpoint_dir), "--result", str(work / "result.json"),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={processes}",
+        "-m",
+        "components.train",
+        "--train",
+        str(work / "train"),
+        "--validation",
+        str(work / "validation"),
+        "--taxonomy",
+        str(work / "taxonomy.yaml"),
+        "--config",
+        str(work / "config.yaml"),
+        "--output",
+        str(output_dir),
+        "--checkpoint-dir",
+        str(checkpoint_dir),
+        "--result",
+        str(work / "result.json"),
     ]
     if subprocess.run(command).returncode != 0:
         raise ModpipeError(f"distributed training ({processes} processes) failed; see its log")
@@ -647,7 +649,12 @@ def train_stage(config, splits_dir: Path, output_dir: Path, checkpoint_dir: Path
     if processes > 1:
         return _torchrun(parts, card, config.train, processes, output_dir, checkpoint_dir)
     return train_model(
-        parts["train"], parts["validation"], card, config.train, output_dir, checkpoint_dir,
+        parts["train"],
+        parts["validation"],
+        card,
+        config.train,
+        output_dir,
+        checkpoint_dir,
         progress=sys.stderr.isatty(),
     )
 
@@ -674,14 +681,19 @@ def train_op(
         for epoch in result.history:
             step = int(epoch.get("epoch", 0))
             mlflow.log_metrics(
-                {k: float(v) for k, v in epoch.items() if k != "epoch" and isinstance(v, (int, float))},
+                {
+                    k: float(v)
+                    for k, v in epoch.items()
+                    if k != "epoch" and isinstance(v, (int, float))
+                },
                 step=step,
             )
         mlflow.log_metrics({"best_epoch": result.best_epoch, "steps_run": result.steps_run})
         if result.resumed_from:
             mlflow.set_tag("resumed_from", str(result.resumed_from))
-    model.metadata.update({**splits.metadata, "base_model": config.train.base_model,
-                           "best_epoch": result.best_epoch})
+    model.metadata.update(
+        {**splits.metadata, "base_model": config.train.base_model, "best_epoch": result.best_epoch}
+    )
 
 
 # --- command line ------------------------------------------------------------------------

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 from kfp.dsl import HTML, Dataset, Input, Output
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from components.canonical import (
     LABEL_PREFIX,
     SPLITS,
     DatasetCard,
     label_column,
+    near_duplicate_key,
     read_dataset,
 )
+from components.config import ValidationSettings
 from components.errors import ModpipeError
 from components.kfp_support import component
 
@@ -54,19 +56,6 @@ REPEATS_EARLIER_KEY = "check_repeats_earlier_key"
 IN_SEVERAL_SPLITS = "check_in_several_splits"
 POSITIVE_PREFIX = "check_positive_"
 
-# Removed before comparing texts: @mentions and URLs, then any run of non-alphanumerics.
-MENTION_OR_URL = r"@\w+|(?:https?://|www\.)\S+"
-NOT_ALPHANUMERIC = r"[\W_]+"
-RETWEET_MARKER = r"^rt\b ?"
-
-
-class ValidationSettings(BaseModel):
-    min_chars: int = Field(default=1, ge=0)
-    max_chars: int = Field(default=10_000, ge=1)
-    min_positives: int = Field(default=20, ge=0)
-    # Real Davidson data has ~1.9% near-duplicates (retweets of one tweet) and must pass.
-    max_near_duplicate_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
-
 
 class ExpectationFailure(BaseModel):
     expectation: str
@@ -95,17 +84,6 @@ class ValidationReport(BaseModel):
                 head += f" (ids {', '.join(failure.sample_ids[:SUMMARY_IDS])})"
             lines.append(f"  - {head}: {failure.detail}")
         return "\n".join(lines)
-
-
-def near_duplicate_key(texts: pd.Series) -> pd.Series:
-    """Lowercase, drop @mentions, URLs and a leading "rt", collapse non-alphanumerics to a space.
-
-    Texts that are missing or normalise to nothing get <NA>: they are no one's near-duplicate.
-    """
-    key = texts.str.lower().str.replace(MENTION_OR_URL, " ", regex=True)
-    key = key.str.replace(NOT_ALPHANUMERIC, " ", regex=True).str.strip()
-    key = key.str.replace(RETWEET_MARKER, "", regex=True)
-    return key.replace("", pd.NA)
 
 
 def _stripped_text(texts: pd.Series) -> pd.Series:
@@ -342,7 +320,8 @@ def summary_html(report: ValidationReport) -> str:
 
     rows = "".join(
         f"<tr><td>{html.escape(f.expectation)}</td><td>{html.escape(f.column or '')}</td>"
-        f"<td>{f.failed_rows}</td><td>{html.escape(', '.join(f.sample_ids[:SUMMARY_IDS]))}</td></tr>"
+        f"<td>{f.failed_rows}</td>"
+        f"<td>{html.escape(', '.join(f.sample_ids[:SUMMARY_IDS]))}</td></tr>"
         for f in report.failures
     )
     verdict = "passed" if report.success else "FAILED"
@@ -381,7 +360,11 @@ def validate_op(
         result = validate_dataset(Path(dataset.path), reports_dir, config.data.validation)
         Path(report.path).write_text(summary_html(result), encoding="utf-8")
         mlflow.log_artifacts(str(reports_dir), "validation")
-        mlflow.log_metrics({"validation.success": float(result.success),
-                            "validation.failed_expectations": len(result.failures)})
+        mlflow.log_metrics(
+            {
+                "validation.success": float(result.success),
+                "validation.failed_expectations": len(result.failures),
+            }
+        )
         if not result.success:
             raise ModpipeError(f"the dataset failed validation:\n{result.summary()}")

@@ -54,7 +54,6 @@ def data_synth(
 ) -> None:
     """Write the deterministic synthetic demo corpus (marked as synthetic)."""
     from components.synth import synthesize_corpus
-
     from components.versioning import publish_dataset
 
     card, frame = synthesize_corpus(seed=seed, rows=rows)
@@ -68,7 +67,6 @@ def data_pull(
 ) -> None:
     """`dvc pull` the dataset; where the remote lacks it, regenerate it and push it."""
     from components.synth import write_synthetic_dataset
-
     from components.versioning import pull_dataset
 
     console.print(pull_dataset(directory, regenerate=write_synthetic_dataset), markup=False)
@@ -92,7 +90,6 @@ def data_import(
 ) -> None:
     """Turn a public dataset into the canonical form and make it the folder's new DVC version."""
     from components.importers import ColumnMapping, import_dataset
-
     from components.versioning import publish_dataset
 
     labels = {}
@@ -154,10 +151,13 @@ def run(
         result = run_on_cluster(pipeline_config, host, config)
         console.print(f"submitted: {result.url}\nMLflow parent run: {result.parent_run_id}")
         return
-    result = run_local(pipeline_config, config)
+    # Bound to the terminal now: while KFP runs, sys.stdout is redirected to the log file.
+    progress = Console(file=sys.stdout, highlight=False)
+    result = run_local(pipeline_config, config, show=progress.print)
     console.print(
         f"[bold green]pipeline finished[/] in {result.seconds:.0f} s\n"
-        f"MLflow parent run: {result.parent_run_id} ({result.tracking_uri}; 'modpipe ui' shows it)\n"
+        f"MLflow parent run: {result.parent_run_id} ({result.tracking_uri}; "
+        "'modpipe ui' shows it)\n"
         f"bento: [bold]{result.bento_tag}[/]  (serve it: bentoml serve {result.bento_tag})"
     )
 
@@ -190,14 +190,26 @@ def ui(port: int = typer.Option(5000, help="Port on 127.0.0.1.")) -> None:
 
     uri = setup_tracking()
     console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     raise typer.Exit(subprocess.call(command))
 
 
 @app.command("evaluate")
 def evaluate(
-    model: str = typer.Option(..., help="models:/NAME@ALIAS, models:/NAME/VERSION, a bento tag or a folder."),
+    model: str = typer.Option(
+        ..., help="models:/NAME@ALIAS, models:/NAME/VERSION, a bento tag or a folder."
+    ),
     data: Path = typer.Option(..., help="Canonical dataset folder."),
     batch_size: int = typer.Option(64, min=1),
 ) -> None:
@@ -207,6 +219,34 @@ def evaluate(
     from components.evaluate import score_dataset
 
     console.print_json(json.dumps(score_dataset(model, data, batch_size)))
+
+
+@app.command("serve")
+def serve(
+    tag: str | None = typer.Argument(
+        None, help="Bento tag; default: the newest moderation-service bento."
+    ),
+    port: int = typer.Option(3000, min=1, max=65535, help="Port on 127.0.0.1."),
+) -> None:
+    """Serve a packaged moderation service on 127.0.0.1 (Ctrl-C stops it)."""
+    import subprocess
+
+    from components.package import resolve_bento
+
+    bento = resolve_bento(tag)
+    console.print(f"serving {bento} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        bento,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(command))
 
 
 def main() -> None:

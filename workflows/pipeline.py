@@ -6,7 +6,6 @@ load -> validate -> split -> train -> evaluate -+-> register & gate -> package
 Every task gets the run config (JSON), the MLflow tracking URI and the parent run's id.
 """
 
-
 from kfp import dsl
 
 from components.baseline import baseline_op
@@ -35,7 +34,9 @@ def build_pipeline(config: PipelineConfig):
     """The pipeline function for this config (resource requests are fixed at compile time)."""
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Versioned data to a registered, packaged model")
-    def moderation_pipeline(config_json: str, tracking_uri: str = "", parent_run_id: str = "") -> str:
+    def moderation_pipeline(
+        config_json: str, tracking_uri: str = "", parent_run_id: str = ""
+    ) -> str:
         common = {
             "config_json": config_json,
             "tracking_uri": tracking_uri,

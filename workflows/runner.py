@@ -5,6 +5,8 @@ Either way the CLI first opens the MLflow parent run, so every stage's run nests
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -35,6 +37,36 @@ def _plain(err: Exception) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", str(err))
 
 
+class PipelineLog(io.TextIOBase):
+    """Stands in for stdout while KFP runs: every line goes to the log file, and the console
+    shows one line as each task starts and ends."""
+
+    STARTED = re.compile(r"Executing task '([\w-]+)'")
+    ENDED = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+
+    def __init__(self, path: Path, show):
+        self.file = open(path, "w", encoding="utf-8")  # noqa: SIM115  (closed in close())
+        self.show = show
+        self.pending = ""
+        self.started: dict[str, float] = {}
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in map(_plain, lines):
+            if found := self.STARTED.search(line):
+                self.started[found[1]] = time.perf_counter()
+            elif found := self.ENDED.search(line):
+                seconds = time.perf_counter() - self.started.get(found[1], time.perf_counter())
+                mark = "[green]✓[/]" if found[2] == "SUCCESS" else "[red]✗[/]"
+                self.show(f"{mark} {found[1].removesuffix('-op'):12} {seconds:6.1f} s")
+        return len(text)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
 def _arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str) -> dict:
     return {
         "config_json": config.model_dump_json(),
@@ -63,14 +95,19 @@ def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[
     return uri, run_id
 
 
-def run_local(config: PipelineConfig, config_path: Path | None = None) -> RunResult:
-    """Run every stage as a local subprocess in this environment; returns the bento tag."""
+def run_local(config: PipelineConfig, config_path: Path | None = None, show=print) -> RunResult:
+    """Run every stage as a local subprocess in this environment; returns the bento tag.
+
+    ``show`` gets a line per finished task; KFP's own (long) output goes to a log file.
+    """
     import kfp.local
 
     from workflows.pipeline import build_pipeline
 
     uri, run_id = _open_parent_run(config, config_path)
     PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
+    log_path = PIPELINE_ROOT / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    show(f"running pipeline '{config.name}' (full log: {log_path})")
     kfp.local.init(
         runner=kfp.local.SubprocessRunner(use_venv=False),
         pipeline_root=str(PIPELINE_ROOT.resolve()),
@@ -79,15 +116,19 @@ def run_local(config: PipelineConfig, config_path: Path | None = None) -> RunRes
     error_file = Path(tempfile.mkstemp(prefix="modpipe-error-")[1])
     os.environ[ERROR_FILE_ENV] = str(error_file)
     started = time.perf_counter()
+    log = PipelineLog(log_path, show)
     try:
-        task = build_pipeline(config)(**_arguments(config, uri, run_id))
+        with contextlib.redirect_stdout(log):
+            task = build_pipeline(config)(**_arguments(config, uri, run_id))
     except RuntimeError as err:
         end_parent_run(succeeded=False)
         cause = error_file.read_text(encoding="utf-8").strip()
         raise ModpipeError(
-            f"the pipeline failed in {cause}" if cause else f"the pipeline failed: {_plain(err)}"
+            (f"the pipeline failed in {cause}" if cause else f"the pipeline failed: {_plain(err)}")
+            + f" (full log: {log_path})"
         ) from None
     finally:
+        log.close()
         os.environ.pop(ERROR_FILE_ENV, None)
         error_file.unlink(missing_ok=True)
     seconds = time.perf_counter() - started

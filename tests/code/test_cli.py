@@ -111,7 +111,9 @@ def test_import_jsonl_then_validate(tmp_path):
     rows = [{"text": f"message number {i}", "spam": i % 2} for i in range(60)]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in rows))
-    imported = modpipe("data", "import", "-f", "jsonl", source, "-o", tmp_path / "d", "--label", "spam=spam")
+    imported = modpipe(
+        "data", "import", "-f", "jsonl", source, "-o", tmp_path / "d", "--label", "spam=spam"
+    )
     assert imported.returncode == 0, imported.stderr
     card, frame = read_dataset(tmp_path / "d")
     assert card.names == ["spam"] and len(frame) == 60
@@ -131,7 +133,10 @@ def test_davidson_import_and_validate_pass(davidson_csv, tmp_path):
 
 @pytest.mark.slow
 def test_validate_names_empty_texts_and_unknown_label(davidson_csv, tmp_path):
-    assert modpipe("data", "import", "-f", "davidson", davidson_csv, "-o", tmp_path / "d").returncode == 0
+    assert (
+        modpipe("data", "import", "-f", "davidson", davidson_csv, "-o", tmp_path / "d").returncode
+        == 0
+    )
     card, frame = read_dataset(tmp_path / "d")
     frame.loc[frame.index[:50], "text"] = ""
     frame["label_hate"] = frame["label_hate"].astype(object)

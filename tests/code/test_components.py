@@ -18,7 +18,14 @@ from components.train import train_op
 from components.validate import validate_op
 
 COMPONENTS = [
-    load_data_op, validate_op, split_op, train_op, evaluate_op, baseline_op, register_op, package_op,
+    load_data_op,
+    validate_op,
+    split_op,
+    train_op,
+    evaluate_op,
+    baseline_op,
+    register_op,
+    package_op,
 ]
 # What KFP's generated module provides: `from kfp.dsl import *` and `from typing import *`.
 PROVIDED = set(dir(builtins)) | set(dir(kfp.dsl)) | {"NamedTuple", "List", "Dict"}

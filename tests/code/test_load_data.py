@@ -13,16 +13,32 @@ from components.versioning import directory_md5, publish_dataset
 
 def run(*command, cwd):
     subprocess.run(
-        [*command], cwd=cwd, check=True, capture_output=True,
-        env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": "/usr/bin:/bin"},
+        [*command],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.org",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.org",
+            "PATH": "/usr/bin:/bin",
+        },
     )
 
 
 def dataset(texts):
-    card = DatasetCard(name="tiny", source="test", categories=[Category(name="spam", description="Ads.")])
-    frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts, "source": "test",
-                          "label_spam": pd.array([i % 2 for i in range(len(texts))], dtype="Int8")})
+    card = DatasetCard(
+        name="tiny", source="test", categories=[Category(name="spam", description="Ads.")]
+    )
+    frame = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(len(texts))],
+            "text": texts,
+            "source": "test",
+            "label_spam": pd.array([i % 2 for i in range(len(texts))], dtype="Int8"),
+        }
+    )
     return card, frame
 
 
@@ -46,6 +62,8 @@ def test_load_from_workspace_and_from_a_git_revision(tmp_path):
 def test_max_rows_samples_deterministically_but_keeps_the_full_version(tmp_path):
     publish_dataset(*dataset([f"text {i}" for i in range(50)]), tmp_path / "d")
     a = load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "a")
-    b = load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "b")
+    load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "b")
     assert a["rows"] == 10 and a["md5"] == directory_md5(tmp_path / "d")
-    assert (tmp_path / "a" / "rows.jsonl").read_bytes() == (tmp_path / "b" / "rows.jsonl").read_bytes()
+    assert (tmp_path / "a" / "rows.jsonl").read_bytes() == (
+        tmp_path / "b" / "rows.jsonl"
+    ).read_bytes()

@@ -190,8 +190,12 @@ def test_stage_runs_nest_under_the_parent_run(store):
     assert child.data.tags[STAGE_TAG] == "train"
     assert child.info.experiment_id == parent.info.experiment_id
     assert child.info.status == "FINISHED"
-    assert parent.data.params == {"train.epochs": "2", "train.lr": "0.001", "name": "demo",
-                                  "data.md5": "abc"}
+    assert parent.data.params == {
+        "train.epochs": "2",
+        "train.lr": "0.001",
+        "name": "demo",
+        "data.md5": "abc",
+    }
     assert parent.data.tags.get("mlflow.source.git.commit") == git_commit()
 
 
@@ -210,16 +214,20 @@ def test_a_missing_parent_run_is_a_modpipe_error(store):
 
 def test_flatten_nested_config():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {
-        "a.b": 1, "a.c.d": [1, 2], "e": None
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": None,
     }
 
 
 # --- registry ----------------------------------------------------------------------------------
 
-TAXONOMY = Taxonomy(categories=[
-    Category(name="hate", description="hateful content"),
-    Category(name="spam", description="unsolicited promotion"),
-])
+TAXONOMY = Taxonomy(
+    categories=[
+        Category(name="hate", description="hateful content"),
+        Category(name="spam", description="unsolicited promotion"),
+    ]
+)
 TEXTS = [f"message {i} about {topic}" for i in range(30) for topic in ("cats", "deals")]
 
 
@@ -239,8 +247,9 @@ def frame_labelled_by(scores: np.ndarray) -> pd.DataFrame:
 
 def evaluate(model: ModerationModel, test: pd.DataFrame) -> dict:
     scores = model.predict_scores(test["text"].tolist())
-    return compute_metrics(label_matrix(test, model.categories), scores, model.categories,
-                           model.thresholds)
+    return compute_metrics(
+        label_matrix(test, model.categories), scores, model.categories, model.thresholds
+    )
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +258,10 @@ def registry(tmp_path_factory, empty_store):
     root = tmp_path_factory.mktemp("registry")
     store = new_store(empty_store, root / "mlflow.db")
     good, worse = tiny_model(seed=1), tiny_model(seed=2)
-    folders = {name: model.save(root / name) for name, model in
-               (("good", good), ("worse", worse), ("good-again", good))}
+    folders = {
+        name: model.save(root / name)
+        for name, model in (("good", good), ("worse", worse), ("good-again", good))
+    }
     test = frame_labelled_by(good.predict_scores(TEXTS))
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -259,15 +270,31 @@ def registry(tmp_path_factory, empty_store):
         steps = []
         for name, model in (("good", good), ("worse", worse), ("good-again", good)):
             with stage_run("register", parent_id, store) as run:
-                decision = register_and_gate(folders[name], test, evaluate(model, test),
-                                             GateConfig(min_macro_pr_auc=0.9), MODEL)
+                decision = register_and_gate(
+                    folders[name],
+                    test,
+                    evaluate(model, test),
+                    GateConfig(min_macro_pr_auc=0.9),
+                    MODEL,
+                )
             aliases = MlflowClient().get_registered_model(MODEL).aliases
-            steps.append(SimpleNamespace(decision=decision, run_id=run.info.run_id,
-                                         aliases={k: str(v) for k, v in aliases.items()}))
+            steps.append(
+                SimpleNamespace(
+                    decision=decision,
+                    run_id=run.info.run_id,
+                    aliases={k: str(v) for k, v in aliases.items()},
+                )
+            )
         end_parent_run()
         mlflow.set_tracking_uri(None)
-    return SimpleNamespace(steps=steps, store=store, folders=folders, good=good, worse=worse,
-                           client=MlflowClient(store))
+    return SimpleNamespace(
+        steps=steps,
+        store=store,
+        folders=folders,
+        good=good,
+        worse=worse,
+        client=MlflowClient(store),
+    )
 
 
 @pytest.fixture
@@ -321,8 +348,12 @@ def test_load_model_from_alias_version_run_and_folder(registered):
     for uri, original in expected.items():
         loaded = load_model(uri)
         assert loaded.categories == TAXONOMY.names
-        np.testing.assert_allclose(loaded.predict_scores(TEXTS[:4]),
-                                   original.predict_scores(TEXTS[:4]), atol=1e-6, err_msg=uri)
+        np.testing.assert_allclose(
+            loaded.predict_scores(TEXTS[:4]),
+            original.predict_scores(TEXTS[:4]),
+            atol=1e-6,
+            err_msg=uri,
+        )
 
 
 @pytest.mark.parametrize(
@@ -337,8 +368,9 @@ def test_the_registered_pyfunc_scores_a_text_column(registered):
     pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL}@{CHAMPION}")
     scores = pyfunc.predict(pd.DataFrame({"text": TEXTS[:3]}))
     assert list(scores.columns) == TAXONOMY.names
-    np.testing.assert_allclose(scores.to_numpy(), registered.good.predict_scores(TEXTS[:3]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        scores.to_numpy(), registered.good.predict_scores(TEXTS[:3]), atol=1e-6
+    )
 
 
 def test_registering_needs_an_active_run(registered):

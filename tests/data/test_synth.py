@@ -9,7 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.canonical import CARD_FILE, ROWS_FILE, label_column, load_taxonomy, read_dataset
+from components.canonical import (
+    CARD_FILE,
+    ROWS_FILE,
+    label_column,
+    load_taxonomy,
+    near_duplicate_key,
+    read_dataset,
+)
 from components.errors import ModpipeError
 from components.synth import KINDS, _add_label_noise, synthesize_corpus, write_synthetic_dataset
 
@@ -160,7 +167,6 @@ def test_ids_and_texts_are_unique_and_short(corpus):
 
 
 def test_near_duplicates_stay_under_three_percent(corpus):
-    from components.validate import near_duplicate_key  # imports GE: only here, where needed
 
     _, frame = corpus
     keys = near_duplicate_key(frame["text"])

@@ -11,11 +11,11 @@ from components.canonical import (
     DatasetCard,
     frame_from_records,
     label_column,
+    near_duplicate_key,
     write_dataset,
 )
 from components.validate import (
     ValidationSettings,
-    near_duplicate_key,
     validate_dataset,
     validate_frame,
 )

@@ -28,7 +28,9 @@ def tiny_config(tmp: Path, filename: str, **overrides) -> Path:
     config = yaml.safe_load(TINY.read_text())
     config["checkpoints"] = str(tmp / "checkpoints")
     for section, values in overrides.items():
-        config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
+        config[section] = (
+            {**config.get(section, {}), **values} if isinstance(values, dict) else values
+        )
     path = tmp / f"{filename}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -37,7 +39,11 @@ def tiny_config(tmp: Path, filename: str, **overrides) -> Path:
 def modpipe(*args, env: dict, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "workflows.cli", *map(str, args)],
-        cwd=REPO, env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env={**env, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -58,7 +64,9 @@ def runs(stores):
     """An interrupted run, its resumed rerun (the first model), then a null model's run."""
     tmp, env = stores
     config = tiny_config(tmp, "tiny")
-    interrupted = modpipe("run", "-c", config, env=env, extra_env={"MODPIPE_STOP_AFTER_STEPS": "12"})
+    interrupted = modpipe(
+        "run", "-c", config, env=env, extra_env={"MODPIPE_STOP_AFTER_STEPS": "12"}
+    )
     resumed = modpipe("run", "-c", config, env=env)
     null_config = tiny_config(tmp, "null", name="null", split={"permute_train_labels": True})
     null = modpipe("run", "-c", null_config, env=env)
@@ -88,7 +96,9 @@ def children(env, parent_id: str) -> dict:
 def test_killed_training_fails_the_run_then_resumes_from_its_checkpoint(runs, stores):
     _, env = stores
     assert runs["interrupted"].returncode != 0
-    assert "Inner task failed: 'train-op'" in runs["interrupted"].stderr, runs["interrupted"].stderr[-3000:]
+    assert "Inner task failed: 'train-op'" in runs["interrupted"].stderr, runs[
+        "interrupted"
+    ].stderr[-3000:]
     assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
     first, second = parent_runs(env)[:2]
     assert first.info.status == "FAILED"
@@ -103,13 +113,17 @@ def test_run_tracks_every_stage_and_registers_the_champion(runs, stores):
     assert parent.data.params["dataset.md5"].endswith(".dir")
     assert parent.data.params["base_model"] == "tiny-random-bert"
     assert "mlflow.source.git.commit" in parent.data.tags or not (REPO / ".git").exists()
-    assert {"macro.pr_auc", "baseline.macro.pr_auc", "lift.macro.pr_auc"} <= set(parent.data.metrics)
+    assert {"macro.pr_auc", "baseline.macro.pr_auc", "lift.macro.pr_auc"} <= set(
+        parent.data.metrics
+    )
     stages = children(env, parent.info.run_id)
     assert set(stages) == STAGES
     assert {"macro.pr_auc", "macro.f1"} <= set(stages["evaluate"].data.metrics)
     assert any(k.startswith("baseline.") for k in stages["baseline"].data.metrics)
     mlflow = client(env)
-    assert str(mlflow.get_model_version_by_alias("moderation-classifier", "champion").version) == "1"
+    assert (
+        str(mlflow.get_model_version_by_alias("moderation-classifier", "champion").version) == "1"
+    )
     first = mlflow.get_model_version("moderation-classifier", "1")
     assert first.tags["gate.passed"] == "true" and first.tags["dataset_version"].endswith(".dir")
 
@@ -118,7 +132,9 @@ def test_worse_model_stays_challenger_with_reasons(runs, stores):
     _, env = stores
     assert runs["null"].returncode == 0, runs["null"].stderr[-3000:]
     mlflow = client(env)
-    aliases = {k: str(v) for k, v in mlflow.get_registered_model("moderation-classifier").aliases.items()}
+    aliases = {
+        k: str(v) for k, v in mlflow.get_registered_model("moderation-classifier").aliases.items()
+    }
     assert aliases == {"champion": "1", "challenger": "2"}
     version = mlflow.get_model_version("moderation-classifier", "2")
     assert version.tags["gate.passed"] == "false"
@@ -139,7 +155,10 @@ def test_bentoml_serves_the_pipelines_bento(runs, stores):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -151,12 +170,19 @@ def test_bentoml_serves_the_pipelines_bento(runs, stores):
             except httpx.TransportError:
                 pass
             time.sleep(1)
-        answer = httpx.post(f"{base}/moderate", json={"input": ["hello there", "buy now"]}, timeout=30)
+        answer = httpx.post(
+            f"{base}/moderate", json={"input": ["hello there", "buy now"]}, timeout=30
+        )
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert len(body["results"]) == 2
         assert set(body["results"][0]["category_scores"]) == {
-            "hate", "harassment", "violence", "self_harm", "sexual", "spam",
+            "hate",
+            "harassment",
+            "violence",
+            "self_harm",
+            "sexual",
+            "spam",
         }
         assert body["model_version"] == "1"
     finally:
@@ -197,8 +223,12 @@ def registered_versions(env) -> int:
     ids=["invalid-value", "unknown-key", "unknown-base-model", "empty-split"],
 )
 def test_bad_run_input_is_a_clear_error_and_registers_nothing(overrides, phrase, tmp_path):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
-           "BENTOML_HOME": str(tmp_path / "b"), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+        "BENTOML_HOME": str(tmp_path / "b"),
+        "HF_HUB_OFFLINE": "1",
+    }
     result = modpipe("run", "-c", tiny_config(tmp_path, "bad", **overrides), env=env)
     assert result.returncode != 0
     assert phrase in result.stderr
@@ -213,8 +243,12 @@ def test_dataset_failing_validation_stops_the_run(tmp_path):
     card, frame = synthesize_corpus(rows=400)
     frame.loc[frame.index[:30], "text"] = ""
     write_dataset(tmp_path / "broken", card, frame)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
-           "BENTOML_HOME": str(tmp_path / "b"), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+        "BENTOML_HOME": str(tmp_path / "b"),
+        "HF_HUB_OFFLINE": "1",
+    }
     config = tiny_config(tmp_path, "broken", data={"directory": str(tmp_path / "broken")})
     result = modpipe("run", "-c", config, env=env)
     assert result.returncode != 0
@@ -240,10 +274,17 @@ def test_evaluate_scores_data_with_the_champion_and_the_bento(runs, stores):
         report = json.loads(result.stdout)
         assert report["rows"] == 3600
         assert set(report["per_category"]) == {
-            "hate", "harassment", "violence", "self_harm", "sexual", "spam",
+            "hate",
+            "harassment",
+            "violence",
+            "self_harm",
+            "sexual",
+            "spam",
         }
         assert 0 <= report["macro"]["pr_auc"] <= 1
-    missing = modpipe("evaluate", "--model", "models:/moderation-classifier@nobody", "--data", "data", env=env)
+    missing = modpipe(
+        "evaluate", "--model", "models:/moderation-classifier@nobody", "--data", "data", env=env
+    )
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
 
 
@@ -251,8 +292,12 @@ def test_ui_serves_mlflow_on_loopback(stores):
     _, env = stores
     port = free_port()
     ui = subprocess.Popen(
-        [sys.executable, "-m", "workflows.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [sys.executable, "-m", "workflows.cli", "ui", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
