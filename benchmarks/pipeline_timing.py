@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from mlflow import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,11 +26,15 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "tiny.yaml")
     args = parser.parse_args()
     stores = Path(tempfile.mkdtemp(prefix="modpipe-timing-"))
+    config = yaml.safe_load(args.config.read_text())
+    config["checkpoints"] = str(stores / "checkpoints")  # train from scratch, not a finished run
+    config_path = stores / args.config.name
+    config_path.write_text(yaml.safe_dump(config))
     uri = f"sqlite:///{stores / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "BENTOML_HOME": str(stores / "bentoml")}
     started = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-m", "workflows.cli", "run", "-c", str(args.config)],
+        [sys.executable, "-m", "workflows.cli", "run", "-c", str(config_path)],
         cwd=REPO,
         env=env,
         capture_output=True,
