@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from components.canonical import Category, DatasetCard
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DAVIDSON_CSV = SHARED_DATA / "davidson" / "labeled_data.csv"
@@ -23,3 +26,18 @@ def davidson_csv() -> Path:
 @pytest.fixture
 def jigsaw_csv() -> Path:
     return require(JIGSAW_CSV)
+
+
+def spam_dataset(texts: list[str]) -> tuple[DatasetCard, pd.DataFrame]:
+    """A one-category canonical dataset, labels alternating 0/1, for data-layer tests."""
+    card = DatasetCard(
+        name="tiny", source="test", categories=[Category(name="spam", description="Ads.")]
+    )
+    labels = pd.array([i % 2 for i in range(len(texts))], dtype="Int8")
+    ids = [f"r{i}" for i in range(len(texts))]
+    return card, pd.DataFrame({"id": ids, "text": texts, "source": "test", "label_spam": labels})
+
+
+@pytest.fixture
+def make_dataset():
+    return spam_dataset

@@ -3,9 +3,6 @@
 import subprocess
 import sys
 
-import pandas as pd
-
-from components.canonical import Category, DatasetCard
 from components.config import DataConfig
 from components.load_data import load_data
 from components.versioning import directory_md5, publish_dataset
@@ -27,30 +24,15 @@ def run(*command, cwd):
     )
 
 
-def dataset(texts):
-    card = DatasetCard(
-        name="tiny", source="test", categories=[Category(name="spam", description="Ads.")]
-    )
-    frame = pd.DataFrame(
-        {
-            "id": [f"r{i}" for i in range(len(texts))],
-            "text": texts,
-            "source": "test",
-            "label_spam": pd.array([i % 2 for i in range(len(texts))], dtype="Int8"),
-        }
-    )
-    return card, frame
-
-
-def test_load_from_workspace_and_from_a_git_revision(tmp_path):
+def test_load_from_workspace_and_from_a_git_revision(tmp_path, make_dataset):
     repo = tmp_path / "repo"
     repo.mkdir()
     run("git", "init", "-q", cwd=repo)
     run(sys.executable, "-m", "dvc", "init", "-q", cwd=repo)
-    first = publish_dataset(*dataset(["one", "two", "three"]), repo / "data")
+    first = publish_dataset(*make_dataset(["one", "two", "three"]), repo / "data")
     run("git", "add", "-A", cwd=repo)
     run("git", "commit", "-q", "-m", "v1", cwd=repo)
-    second = publish_dataset(*dataset(["four", "five", "six", "seven"]), repo / "data")
+    second = publish_dataset(*make_dataset(["four", "five", "six", "seven"]), repo / "data")
 
     now = load_data(DataConfig(directory=repo / "data"), tmp_path / "now")
     assert (now["md5"], now["rows"]) == (second.md5, 4)
@@ -59,8 +41,8 @@ def test_load_from_workspace_and_from_a_git_revision(tmp_path):
     assert directory_md5(tmp_path / "then") == first.md5
 
 
-def test_max_rows_samples_deterministically_but_keeps_the_full_version(tmp_path):
-    publish_dataset(*dataset([f"text {i}" for i in range(50)]), tmp_path / "d")
+def test_max_rows_samples_deterministically_but_keeps_the_full_version(tmp_path, make_dataset):
+    publish_dataset(*make_dataset([f"text {i}" for i in range(50)]), tmp_path / "d")
     a = load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "a")
     load_data(DataConfig(directory=tmp_path / "d", max_rows=10), tmp_path / "b")
     assert a["rows"] == 10 and a["md5"] == directory_md5(tmp_path / "d")

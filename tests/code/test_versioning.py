@@ -5,10 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from components.canonical import Category, DatasetCard, read_dataset, write_dataset
+from components.canonical import read_dataset, write_dataset
 from components.errors import ModpipeError
 from components.versioning import directory_md5, publish_dataset, pull_dataset, recorded_md5
 
@@ -17,23 +16,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def dvc(*args, cwd):
     subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def small_dataset(texts):
-    card = DatasetCard(
-        name="tiny",
-        source="test",
-        categories=[Category(name="spam", description="Unsolicited advertising.")],
-    )
-    frame = pd.DataFrame(
-        {
-            "id": [f"r{i}" for i in range(len(texts))],
-            "text": texts,
-            "source": "test",
-            "label_spam": pd.array([i % 2 for i in range(len(texts))], dtype="Int8"),
-        }
-    )
-    return card, frame
 
 
 def git(*args, cwd):
@@ -55,43 +37,43 @@ def dvc_repo(tmp_path):
     return repo
 
 
-def test_directory_md5_matches_dvc_add(dvc_repo):
-    card, frame = small_dataset(["buy now", "hello there", "free money"])
+def test_directory_md5_matches_dvc_add(dvc_repo, make_dataset):
+    card, frame = make_dataset(["buy now", "hello there", "free money"])
     write_dataset(dvc_repo / "data", card, frame)
     dvc("add", "data", cwd=dvc_repo)
     assert recorded_md5(dvc_repo / "data") == directory_md5(dvc_repo / "data")
 
 
-def test_publish_keeps_previous_version_in_dvc_cache(dvc_repo):
-    first = publish_dataset(*small_dataset(["one", "two"]), dvc_repo / "data")
-    second = publish_dataset(*small_dataset(["three", "four", "five"]), dvc_repo / "data")
+def test_publish_keeps_previous_version_in_dvc_cache(dvc_repo, make_dataset):
+    first = publish_dataset(*make_dataset(["one", "two"]), dvc_repo / "data")
+    second = publish_dataset(*make_dataset(["three", "four", "five"]), dvc_repo / "data")
     assert first.md5 and second.md5 and first.md5 != second.md5
     assert second.previous_md5 == first.md5
     assert recorded_md5(dvc_repo / "data") == second.md5
 
 
-def test_previous_version_comes_back_as_the_cli_says(dvc_repo):
-    publish_dataset(*small_dataset(["one", "two"]), dvc_repo / "data")
+def test_previous_version_comes_back_as_the_cli_says(dvc_repo, make_dataset):
+    publish_dataset(*make_dataset(["one", "two"]), dvc_repo / "data")
     git("add", "-A", cwd=dvc_repo)
     git("commit", "-q", "-m", "first version", cwd=dvc_repo)
-    publish_dataset(*small_dataset(["three", "four", "five"]), dvc_repo / "data")
+    publish_dataset(*make_dataset(["three", "four", "five"]), dvc_repo / "data")
 
     git("checkout", "HEAD", "--", "data.dvc", cwd=dvc_repo)
     dvc("checkout", "--force", "data.dvc", cwd=dvc_repo)
     assert list(read_dataset(dvc_repo / "data")[1]["text"]) == ["one", "two"]
 
 
-def test_publish_outside_dvc_moves_old_dataset_aside(tmp_path):
-    publish_dataset(*small_dataset(["one", "two"]), tmp_path / "d")
-    publication = publish_dataset(*small_dataset(["three", "four"]), tmp_path / "d")
+def test_publish_outside_dvc_moves_old_dataset_aside(tmp_path, make_dataset):
+    publish_dataset(*make_dataset(["one", "two"]), tmp_path / "d")
+    publication = publish_dataset(*make_dataset(["three", "four"]), tmp_path / "d")
     assert publication.md5 is None
     assert publication.backup == tmp_path / "d.previous-1"
     assert list(read_dataset(publication.backup)[1]["text"]) == ["one", "two"]
     assert list(read_dataset(tmp_path / "d")[1]["text"]) == ["three", "four"]
 
 
-def test_pull_rebuilds_missing_remote_data_then_pulls_it(dvc_repo):
-    card, frame = small_dataset(["a", "b", "c"])
+def test_pull_rebuilds_missing_remote_data_then_pulls_it(dvc_repo, make_dataset):
+    card, frame = make_dataset(["a", "b", "c"])
     publish_dataset(card, frame, dvc_repo / "data")
     expected = recorded_md5(dvc_repo / "data")
     shutil.rmtree(dvc_repo / "data")
@@ -107,12 +89,12 @@ def test_pull_rebuilds_missing_remote_data_then_pulls_it(dvc_repo):
     assert directory_md5(dvc_repo / "data") == expected
 
 
-def test_pull_refuses_data_it_cannot_rebuild(dvc_repo):
-    publish_dataset(*small_dataset(["a", "b"]), dvc_repo / "data")
+def test_pull_refuses_data_it_cannot_rebuild(dvc_repo, make_dataset):
+    publish_dataset(*make_dataset(["a", "b"]), dvc_repo / "data")
     dvc_before = (dvc_repo / "data.dvc").read_text()
     shutil.rmtree(dvc_repo / "data")
     shutil.rmtree(dvc_repo / ".dvc" / "cache")
-    other = small_dataset(["something", "else"])
+    other = make_dataset(["something", "else"])
     with pytest.raises(ModpipeError, match="cannot be rebuilt"):
         pull_dataset(dvc_repo / "data", regenerate=lambda d: write_dataset(d, *other))
     assert (dvc_repo / "data.dvc").read_text() == dvc_before
