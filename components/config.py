@@ -95,6 +95,27 @@ class ResourcesConfig(Section):
     cpu: str = "4"
 
 
+class ServingConfig(Section):
+    """The moderation service's limits and inference options.
+
+    The pipeline records them in the bento it builds; ``MODPIPE_SERVE_<NAME>`` environment
+    variables (e.g. ``MODPIPE_SERVE_MAX_TEXTS=64``) override them when it is served.
+    """
+
+    max_texts: int = Field(default=256, ge=1)  # texts (or /rank items) in one request
+    max_text_chars: int = Field(default=10_000, ge=1)
+    # None: room for the largest valid request even with every character \u-escaped (JSON).
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+    quantize: bool = False  # dynamic int8 for the encoder's linear layers
+    max_batch_size: int = Field(default=64, ge=1)  # texts in one model call, at most
+    workers: int = Field(default=1, ge=1)  # processes, each holding a copy of the model
+
+    @property
+    def body_limit(self) -> int:
+        """The largest request body in bytes."""
+        return self.max_body_bytes or self.max_texts * (self.max_text_chars * 6 + 256) + 4096
+
+
 class PipelineConfig(Section):
     name: str = Field(default="moderation", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # Training checkpoints (by run name), so an interrupted run resumes; on a cluster, point
@@ -108,6 +129,7 @@ class PipelineConfig(Section):
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    serving: ServingConfig = ServingConfig()
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> PipelineConfig:

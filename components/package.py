@@ -11,7 +11,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from importlib.metadata import version
 from pathlib import Path
+
+import yaml
 
 # BentoML posts usage statistics unless told not to; this project runs offline.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
@@ -21,15 +25,19 @@ from bentoml._internal.configuration.containers import BentoMLContainer  # noqa:
 from kfp.dsl import Input, Model  # noqa: E402
 
 from components.canonical import REPO_ROOT  # noqa: E402
+from components.config import ServingConfig  # noqa: E402
 from components.errors import ModpipeError  # noqa: E402
 from components.kfp_support import component  # noqa: E402
 from components.modeling import ModerationModel  # noqa: E402
+from serving.settings import (  # noqa: E402
+    BENTO_MODEL_NAME,
+    BENTO_NAME,
+    MODEL_SUBDIR,
+    MODEL_TAG_ARGUMENT,
+    MODEL_TAG_ENV,
+    SERVING_ARGUMENT,
+)
 
-BENTO_MODEL_NAME = "moderation-classifier"
-BENTO_NAME = "moderation-service"  # the name in serving/bentofile.yaml
-MODEL_SUBDIR = "moderation"  # the ModerationModel folder inside the BentoML model
-MODEL_TAG_ARGUMENT = "model_tag"  # bento argument read by serving/service.py
-MODEL_TAG_ENV = "MODPIPE_MODEL_TAG"  # overrides the argument when serving
 SERVING_DIR = REPO_ROOT / "serving"
 BENTOFILE = "bentofile.yaml"
 LABEL_KEYS = ("model_version", "dataset_version")
@@ -63,11 +71,15 @@ def save_bento_model(model_dir: Path, metadata: dict) -> str:
     return str(bento_model.tag)
 
 
-def build_bento(model_tag: str, service_dir: Path = SERVING_DIR) -> str:
+def build_bento(
+    model_tag: str, serving: ServingConfig | None = None, service_dir: Path = SERVING_DIR
+) -> str:
     """``bentoml build`` the service in ``service_dir`` around ``model_tag``; returns the bento tag.
 
-    The build context is the folder holding ``service_dir`` (the repository root), so the bento
-    also carries ``components/``. It runs in a subprocess, as BentoML would keep the imported
+    The model tag and the serving settings become bento arguments, recorded in the bento, and
+    torch and transformers are pinned to the versions this pipeline ran with. The build context
+    is the folder holding ``service_dir`` (the repository root), so the bento also carries
+    ``components/``. It runs in a subprocess, as BentoML would keep the imported
     service module (and the model tag it read) for the life of this process, and it uses the
     same BentoML store as this process.
     """
@@ -76,26 +88,25 @@ def build_bento(model_tag: str, service_dir: Path = SERVING_DIR) -> str:
     except (bentoml.exceptions.NotFound, ValueError) as err:
         raise ModpipeError(f"no BentoML model {model_tag!r}: {err}") from None
     service_dir = Path(service_dir).resolve()
-    bentofile = service_dir / BENTOFILE
-    if not bentofile.is_file():
-        raise ModpipeError(f"{service_dir}: no {BENTOFILE} here")
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "build",
-        str(service_dir.parent),
-        "--bentofile",
-        str(bentofile),
-        "--arg",
-        f"{MODEL_TAG_ARGUMENT}={model_tag}",
-        "--output",
-        "tag",
-    ]
+    spec = bentofile_spec(service_dir, model_tag, serving or ServingConfig())
     # BentoML fixes its home on first use; a later change of BENTOML_HOME must not split stores.
     env = {**os.environ, "BENTOML_HOME": BentoMLContainer.bentoml_home.get()}
     env.pop(MODEL_TAG_ENV, None)  # the bento must be built around model_tag, nothing else
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as bentofile:
+        yaml.safe_dump(spec, bentofile)
+        bentofile.flush()
+        command = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            str(service_dir.parent),
+            "--bentofile",
+            bentofile.name,
+            "--output",
+            "tag",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
     found = re.search(r"__tag__:(\S+)", result.stdout)
     if result.returncode != 0 or not found:
         problem = (result.stderr or result.stdout).strip().splitlines()[-5:]
@@ -103,13 +114,35 @@ def build_bento(model_tag: str, service_dir: Path = SERVING_DIR) -> str:
     return found.group(1)
 
 
-def package_model(model_dir: Path, metadata: dict) -> str:
+def pinned(requirement: str) -> str:
+    """A bare ``torch`` or ``transformers`` pinned to this environment's version (torch as its
+    CPU build, from the CPU index the bentofile names: never the CUDA one)."""
+    if requirement == "torch":
+        return f"torch=={version('torch').split('+')[0]}+cpu"
+    if requirement == "transformers":
+        return f"transformers=={version('transformers')}"
+    return requirement
+
+
+def bentofile_spec(service_dir: Path, model_tag: str, serving: ServingConfig) -> dict:
+    """``service_dir``'s bentofile with the versions pinned and the bento's arguments: the model
+    tag and the serving settings (a bentofile keeps their types, unlike ``--arg key=value``)."""
+    bentofile = service_dir / BENTOFILE
+    if not bentofile.is_file():
+        raise ModpipeError(f"{service_dir}: no {BENTOFILE} here")
+    spec = yaml.safe_load(bentofile.read_text(encoding="utf-8"))
+    spec["python"]["packages"] = [pinned(p) for p in spec["python"]["packages"]]
+    spec["args"] = {MODEL_TAG_ARGUMENT: model_tag, SERVING_ARGUMENT: serving.model_dump()}
+    return spec
+
+
+def package_model(model_dir: Path, metadata: dict, serving: ServingConfig | None = None) -> str:
     """Store the model and build its bento; returns the bento tag."""
-    return build_bento(save_bento_model(model_dir, metadata))
+    return build_bento(save_bento_model(model_dir, metadata), serving)
 
 
-def load_packaged_model(tag: str) -> ModerationModel:
-    """The ModerationModel inside a bento (``moderation-service:...``) or a BentoML model tag."""
+def packaged_model_dir(tag: str) -> Path:
+    """The ModerationModel folder inside a bento (``moderation-service:...``) or a BentoML model."""
     try:
         bento = bentoml.bentos.get(tag)
         model_tag = str(bento.info.all_models[0].tag)  # 1.4 services list their own models
@@ -118,9 +151,13 @@ def load_packaged_model(tag: str) -> ModerationModel:
     except IndexError:
         raise ModpipeError(f"bento {tag} carries no model") from None
     try:
-        return ModerationModel.load(Path(bentoml.models.get(model_tag).path_of(MODEL_SUBDIR)))
+        return Path(bentoml.models.get(model_tag).path_of(MODEL_SUBDIR))
     except bentoml.exceptions.NotFound:
         raise ModpipeError(f"{tag}: no such bento or BentoML model in {bentoml_home()}") from None
+
+
+def load_packaged_model(tag: str) -> ModerationModel:
+    return ModerationModel.load(packaged_model_dir(tag))
 
 
 def resolve_bento(tag: str | None = None) -> str:
@@ -164,7 +201,7 @@ def package_op(
             "dataset_version": dataset_version,
             "metrics": {k: v for k, v in metrics["macro"].items() if v is not None},
         }
-        tag = package_model(Path(model.path), metadata)
+        tag = package_model(Path(model.path), metadata, config.serving)
         mlflow.set_tag("bento", tag)
         if parent_run_id:
             mlflow.MlflowClient().set_tag(parent_run_id, "bento", tag)

@@ -1,11 +1,14 @@
-"""The moderation HTTP service: ``POST /moderate`` scores and flags texts per category.
+"""The moderation HTTP service: ``POST /moderate`` flags texts per category and ``POST /rank``
+orders items for a review queue; concurrent requests share model calls (serving.batching).
 
 Which BentoML model it serves: the tag in ``$MODPIPE_MODEL_TAG`` if set, else the one the bento
 was built around (the ``model_tag`` bento argument that components.package records), else the
-latest ``moderation-classifier``. The model loads once per worker. ``/moderate`` validates the
-request and hands the texts to ``/score``, which BentoML batches across concurrent requests.
+latest ``moderation-classifier``. Its limits and options are the bento's ``serving`` argument
+with ``MODPIPE_SERVE_<NAME>`` variables on top (serving.settings). The model loads once per
+worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 """
 
+import functools
 import os
 import uuid
 from typing import Annotated
@@ -20,19 +23,32 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from components.modeling import ModerationModel
-from components.package import BENTO_MODEL_NAME, MODEL_SUBDIR, MODEL_TAG_ARGUMENT, MODEL_TAG_ENV
+from serving.batching import MicroBatcher
+from serving.guard import RequestGuard
+from serving.settings import (
+    BENTO_MODEL_NAME,
+    MODEL_SUBDIR,
+    MODEL_TAG_ARGUMENT,
+    MODEL_TAG_ENV,
+    SERVING_ARGUMENT,
+    resolve_settings,
+)
 
-MAX_TEXTS = 256
-MAX_TEXT_CHARS = 10_000
-WORKERS = 1
+BENTO_ARGUMENTS = bentoml.use_arguments()
+SETTINGS = resolve_settings(getattr(BENTO_ARGUMENTS, SERVING_ARGUMENT, None))
 
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
-Texts = Annotated[list[Text], Field(min_length=1, max_length=MAX_TEXTS)]
+Text = Annotated[str, StringConstraints(max_length=SETTINGS.max_text_chars)]
+Texts = Annotated[list[Text], Field(min_length=1, max_length=SETTINGS.max_texts)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Thresholds = Annotated[
+    dict[str, Threshold] | None,
+    Field(description="per-category cut-offs that replace the model's own"),
+]
 
 
 def as_list(value: object) -> object:
@@ -46,15 +62,39 @@ class ServiceRequest(BaseModel):
 
 class ModerationRequest(ServiceRequest):
     input: Annotated[Texts, BeforeValidator(as_list)] = Field(
-        description=f"a text, or a list of 1 to {MAX_TEXTS}; each up to {MAX_TEXT_CHARS} characters"
+        description=f"a text, or a list of 1 to {SETTINGS.max_texts}; "
+        f"each up to {SETTINGS.max_text_chars} characters"
     )
-    thresholds: dict[str, Threshold] | None = Field(
-        default=None, description="per-category cut-offs that replace the model's own"
-    )
+    thresholds: Thresholds = None
 
 
-class ScoreRequest(ServiceRequest):
-    texts: Texts
+class RankItem(ServiceRequest):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    text: Text
+
+
+class RankRequest(ServiceRequest):
+    items: Annotated[list[RankItem], Field(min_length=1, max_length=SETTINGS.max_texts)] = Field(
+        description=f"1 to {SETTINGS.max_texts} items, each with its own id"
+    )
+    thresholds: Thresholds = None
+
+    @field_validator("items")
+    @classmethod
+    def _unique_ids(cls, items: list[RankItem]) -> list[RankItem]:
+        ids = [item.id for item in items]
+        if len(set(ids)) < len(ids):
+            raise PydanticCustomError("duplicate_id", "item ids must be unique")
+        return items
+
+
+class Answer(BaseModel):
+    """What every answer carries: which model (and data) gave it."""
+
+    id: str
+    model: str
+    model_version: str | None
+    dataset_version: str | None
 
 
 class ModerationResult(BaseModel):
@@ -63,16 +103,23 @@ class ModerationResult(BaseModel):
     category_scores: dict[str, float]
 
 
-class ModerationResponse(BaseModel):
-    id: str
-    model: str
-    model_version: str | None
-    dataset_version: str | None
+class ModerationResponse(Answer):
     results: list[ModerationResult]
 
 
+class RankedItem(BaseModel):
+    id: str
+    score: float = Field(description="the item's highest category score")
+    category: str = Field(description="the category of that score")
+    flagged: bool
+
+
+class RankResponse(Answer):
+    results: list[RankedItem] = Field(description="highest risk first")
+
+
 def served_model_tag() -> str:
-    bento_argument = getattr(bentoml.use_arguments(), MODEL_TAG_ARGUMENT, None)
+    bento_argument = getattr(BENTO_ARGUMENTS, MODEL_TAG_ARGUMENT, None)
     return os.environ.get(MODEL_TAG_ENV) or bento_argument or f"{BENTO_MODEL_NAME}:latest"
 
 
@@ -86,32 +133,27 @@ def cpu_count() -> int:
 def unknown_categories_error(names: list[str], categories: list[str]) -> ValidationError:
     """The same 400 response shape that BentoML gives for a request failing its schema."""
     message = PydanticCustomError(
-        "unknown_category", "not a category of this model; it has: {categories}",
+        "unknown_category",
+        "not a category of this model; it has: {categories}",
         {"categories": ", ".join(categories)},
     )
     return ValidationError.from_exception_data(
-        ModerationRequest.__name__,
+        "thresholds",
         [{"type": message, "loc": ("thresholds", name), "input": name} for name in names],
         hide_input=True,
     )
 
 
-# BentoML's client for the /moderate -> /score hop renews its session every 100 requests or
-# 300 s by closing it under the requests still in flight, which then fail with a 500
-# (bentoml 1.4.30 to at least 1.4.39). The hop stays inside the process: never renew it.
-NEVER_RENEW = {"max_requests": 2**31 - 1, "max_age": 1e9}
-
-
-@bentoml.service(
-    name="moderation", workers=WORKERS, traffic={"timeout": 60}, runner_connection=NEVER_RENEW
-)
+@bentoml.service(name="moderation", workers=SETTINGS.workers, traffic={"timeout": 60})
 class ModerationService:
     bento_model = bentoml.models.BentoModel(served_model_tag())
 
     def __init__(self) -> None:
-        torch.set_num_threads(max(1, cpu_count() // WORKERS))
+        torch.set_num_threads(max(1, cpu_count() // SETTINGS.workers))
         stored = self.bento_model
         self.model = ModerationModel.load(stored.path_of(MODEL_SUBDIR))
+        if SETTINGS.quantize:
+            self.model.quantize_int8()
         self.model_tag = str(stored.tag)
         self.model_version = stored.info.labels.get("model_version")
         self.dataset_version = stored.info.labels.get("dataset_version")
@@ -119,13 +161,9 @@ class ModerationService:
             c.name: self.model.thresholds.get(c.name, c.threshold)
             for c in self.model.taxonomy.categories
         }
-
-    @bentoml.api(
-        batchable=True, max_batch_size=64, max_latency_ms=30_000, input_spec=ScoreRequest
-    )
-    def score(self, texts: list[str]) -> np.ndarray:
-        """Sigmoid scores, one row per text, one column per category in the model's order."""
-        return self.model.predict_scores(texts)
+        # Sigmoid scores, one row per text, one column per category in the model's order.
+        predict = functools.partial(self.model.predict_scores, batch_size=SETTINGS.max_batch_size)
+        self.scores = MicroBatcher(predict, SETTINGS.max_batch_size)
 
     @bentoml.api(input_spec=ModerationRequest)
     async def moderate(
@@ -133,16 +171,40 @@ class ModerationService:
     ) -> ModerationResponse:
         """Flag each text per category; ``thresholds`` overrides the model's own cut-offs."""
         cutoffs = self.cutoffs(thresholds or {})
-        scores = np.asarray(await self.to_async.score(input))
-        return ModerationResponse(
-            id=f"modr-{uuid.uuid4().hex}",
-            model=self.model_tag,
-            model_version=self.model_version,
-            dataset_version=self.dataset_version,
-            results=[self.result(row, cutoffs) for row in scores],
-        )
+        scores = await self.scores(input)
+        results = [self.result(row, cutoffs) for row in scores]
+        return ModerationResponse(**self.answer("modr"), results=results)
+
+    @bentoml.api(input_spec=RankRequest)
+    async def rank(
+        self, items: list[RankItem], thresholds: dict[str, float] | None
+    ) -> RankResponse:
+        """The items ordered by risk, highest first (ties keep their order), for review."""
+        cutoffs = np.array(list(self.cutoffs(thresholds or {}).values()))
+        scores = await self.scores([item.text for item in items])
+        top = scores.argmax(axis=1)
+        risk = scores[np.arange(len(items)), top]
+        ranked = [
+            RankedItem(
+                id=items[i].id,
+                score=float(risk[i]),
+                category=self.model.categories[top[i]],
+                flagged=bool((scores[i] >= cutoffs).any()),
+            )
+            for i in np.argsort(-risk, kind="stable")
+        ]
+        return RankResponse(**self.answer("rank"), results=ranked)
+
+    def answer(self, kind: str) -> dict:
+        return {
+            "id": f"{kind}-{uuid.uuid4().hex}",
+            "model": self.model_tag,
+            "model_version": self.model_version,
+            "dataset_version": self.dataset_version,
+        }
 
     def cutoffs(self, overrides: dict[str, float]) -> dict[str, float]:
+        """The thresholds in the model's category order, with the request's overrides."""
         unknown = [name for name in overrides if name not in self.thresholds]
         if unknown:
             raise unknown_categories_error(unknown, self.model.categories)
@@ -154,3 +216,6 @@ class ModerationService:
         return ModerationResult(
             flagged=any(flags.values()), categories=flags, category_scores=named
         )
+
+
+ModerationService.add_asgi_middleware(RequestGuard, max_body_bytes=SETTINGS.body_limit)

@@ -227,12 +227,33 @@ def serve(
         None, help="Bento tag; default: the newest moderation-service bento."
     ),
     port: int = typer.Option(3000, min=1, max=65535, help="Port on 127.0.0.1."),
+    quantize: bool | None = typer.Option(
+        None, "--quantize/--no-quantize", help="Dynamic int8 inference (default: the bento's)."
+    ),
+    max_texts: int | None = typer.Option(None, help="Texts or items a request may hold."),
+    max_text_chars: int | None = typer.Option(None, help="Characters a text may hold."),
+    max_body_bytes: int | None = typer.Option(None, help="Bytes a request body may hold."),
+    workers: int | None = typer.Option(None, help="Processes, each with its own model copy."),
 ) -> None:
-    """Serve a packaged moderation service on 127.0.0.1 (Ctrl-C stops it)."""
+    """Serve a packaged moderation service on 127.0.0.1 (Ctrl-C stops it).
+
+    Limits and options are the bento's unless these options or MODPIPE_SERVE_<NAME> say otherwise.
+    """
     import subprocess
 
     from components.package import resolve_bento
+    from serving.settings import resolve_settings, settings_env_name
 
+    chosen = {
+        "quantize": quantize,
+        "max_texts": max_texts,
+        "max_text_chars": max_text_chars,
+        "max_body_bytes": max_body_bytes,
+        "workers": workers,
+    }
+    env = {**os.environ}
+    env.update({settings_env_name(k): str(v) for k, v in chosen.items() if v is not None})
+    resolve_settings(None, env)  # a bad value fails here, in one line, not in the server log
     bento = resolve_bento(tag)
     console.print(f"serving {bento} at http://127.0.0.1:{port} (Ctrl-C stops it)")
     command = [
@@ -246,7 +267,7 @@ def serve(
         "--port",
         str(port),
     ]
-    raise typer.Exit(subprocess.call(command))
+    raise typer.Exit(subprocess.call(command, env=env))
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
 """Packaging and serving end to end: a tiny model -> BentoML model -> bento -> `bentoml serve`.
 
-The server is a real `bentoml serve` subprocess on a free loopback port, with the BentoML store
-in a temporary folder. The bento is built and served once for the module: 5 to 25 s each on a
-shared 2-core machine.
+The servers are real `bentoml serve` subprocesses on free loopback ports, with the BentoML store
+in a temporary folder. The bento is built once and served twice for the module (5 to 25 s each
+on a shared 2-core machine): with small limits set through the environment, and with the
+defaults and int8 quantisation.
 """
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,22 +24,22 @@ import httpx
 import numpy as np
 import pytest
 import torch
-import yaml
 from bentoml._internal.configuration.containers import BentoMLContainer
 
 from components.canonical import Category, Taxonomy
+from components.config import ServingConfig
 from components.errors import ModpipeError
 from components.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.package import (
+from components.package import build_bento, package_model, save_bento_model
+from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,
     MODEL_TAG_ARGUMENT,
     MODEL_TAG_ENV,
-    build_bento,
-    package_model,
-    save_bento_model,
+    SERVING_ARGUMENT,
+    SETTINGS_ENV_PREFIX,
+    settings_env_name,
 )
-from serving.service import MAX_TEXT_CHARS, MAX_TEXTS
 
 pytestmark = pytest.mark.slow
 
@@ -57,11 +60,16 @@ TEXTS = [
     "you are wonderful",
     "",
     "pay me now or else",
-    "Ünïcödé \u2028 line separator, emoji 🙂, RTL \u202e text, zero\u200bwidth",
+    "Ünïcödé \u2028 line separator, emoji 🙂👍🏽, RTL \u202e text \u05e9\u05dc\u05d5\u05dd",
+    "zero\u200bwidth\u200d joiners, combining e\u0301, surrogate-free 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "control \x00 \x07 \x1b[31m characters \ufeff\ufffd",
     "word " * 300,  # longer than the model's max_length: truncated, not rejected
 ]
+# The first server's limits, set through the environment as an operator would.
+LIMITS = ServingConfig(max_texts=8, max_text_chars=2_000, max_body_bytes=20_000)
 READY_TIMEOUT_S = 180
 SECRET = "qzx-private-words"  # stands in for a user's text that must not be echoed or logged
+TOO_LONG = (SECRET * LIMITS.max_text_chars)[: LIMITS.max_text_chars + 1]
 
 
 def tiny_model() -> ModerationModel:
@@ -134,18 +142,21 @@ def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"bentoml serve not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(bento_tag, bentoml_home, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != MODEL_TAG_ENV}
-    command = [sys.executable, "-m", "bentoml", "serve", bento_tag,
-               "--host", "127.0.0.1", "--port", str(port)]
+@contextlib.contextmanager
+def serving(command: list[str], port: int, log: Path, settings: dict[str, str]):
+    """A server with MODPIPE_SERVE_* variables, stopped with its workers by process group."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != MODEL_TAG_ENV and not k.startswith(SETTINGS_ENV_PREFIX)
+    }
+    env.update(settings)
     started = time.monotonic()
     with open(log, "w") as log_file:
         # its own session, so the whole process group (workers included) can be stopped
-        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, server, log)
@@ -161,8 +172,42 @@ def server(bento_tag, bentoml_home, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(bento_tag, bentoml_home, tmp_path_factory):
+    """Served with LIMITS, set through the environment."""
+    settings = {
+        settings_env_name(name): str(value)
+        for name, value in LIMITS.model_dump(exclude_defaults=True).items()
+    }
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        bento_tag,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with serving(command, port, log, settings) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
 def server_url(server) -> str:
     return server.url
+
+
+@pytest.fixture(scope="module")
+def quantized_server(bento_tag, bentoml_home, tmp_path_factory):
+    """`modpipe serve --quantize` of the newest bento: its own settings (the defaults), int8."""
+    port = free_port()
+    command = [sys.executable, "-m", "workflows.cli", "serve", "--port", str(port), "--quantize"]
+    log = tmp_path_factory.mktemp("serve-int8") / "serve.log"
+    with serving(command, port, log, {}) as served:
+        yield served
 
 
 def moderate(url: str, body) -> httpx.Response:
@@ -192,6 +237,7 @@ def test_bento_model_holds_the_folder_versions_and_thresholds(model_tag, model_d
 def test_bento_pins_its_model_sources_and_cpu_torch(bento_tag, model_tag):
     bento = bentoml.bentos.get(bento_tag)
     assert bento.info.args[MODEL_TAG_ARGUMENT] == model_tag  # resolved from "latest"
+    assert bento.info.args[SERVING_ARGUMENT] == ServingConfig().model_dump()
     assert [str(m.tag) for m in bento.info.all_models] == [model_tag]
     source = Path(bento.path) / "src"
     assert (source / "components" / "modeling.py").is_file()
@@ -200,15 +246,9 @@ def test_bento_pins_its_model_sources_and_cpu_torch(bento_tag, model_tag):
     assert not (python_env / "requirements.lock.txt").exists()
     requirements = (python_env / "requirements.txt").read_text().splitlines()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
-    assert f"torch=={version('torch')}" in requirements
+    assert f"torch=={version('torch')}" in requirements  # the tested versions
+    assert f"transformers=={version('transformers')}" in requirements
     assert version("torch").endswith("+cpu")
-
-
-def test_bentofile_pins_the_tested_versions():
-    bentofile = Path(__file__).resolve().parents[2] / "serving" / "bentofile.yaml"
-    packages = yaml.safe_load(bentofile.read_text())["python"]["packages"]
-    for name in ("torch", "transformers"):
-        assert f"{name}=={version(name)}" in packages, f"update serving/bentofile.yaml: {name}"
 
 
 def test_package_model_refuses_a_folder_that_is_not_a_model(bentoml_home, tmp_path):
@@ -226,15 +266,20 @@ def test_one_text_is_scored_as_in_process(server_url, reference, model_tag):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"].startswith("modr-")
-    assert body["model"] == model_tag
-    assert (body["model_version"], body["dataset_version"]) == (
-        METADATA["model_version"], METADATA["dataset_version"]
-    )
+    assert_versions(body, model_tag)
     assert len(body["results"]) == 1
     assert_matches(body["results"][0], reference.predict_scores([TEXTS[2]])[0], THRESHOLDS)
 
 
-def test_a_batch_keeps_its_order(server_url, reference):
+def assert_versions(body: dict, model_tag: str) -> None:
+    assert body["model"] == model_tag
+    assert (body["model_version"], body["dataset_version"]) == (
+        METADATA["model_version"],
+        METADATA["dataset_version"],
+    )
+
+
+def test_a_batch_of_odd_texts_keeps_its_order(server_url, reference):
     response = moderate(server_url, {"input": TEXTS})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -245,8 +290,7 @@ def test_a_batch_keeps_its_order(server_url, reference):
 
 
 def test_concurrent_requests_each_get_their_own_scores(server_url, reference):
-    # More than 100: BentoML renews its /moderate -> /score session after 100 calls, and
-    # without serving.service.NEVER_RENEW that fails the requests in flight.
+    # Concurrent requests share model calls (serving.batching): each must get its own rows.
     texts = [f"message {i} " * (i % 20 + 1) for i in range(150)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(lambda text: moderate(server_url, {"input": [text]}), texts))
@@ -266,30 +310,189 @@ def test_thresholds_can_be_overridden_per_request(server_url, reference):
     assert_matches(result, reference.predict_scores([TEXTS[0]])[0], THRESHOLDS | overrides)
 
 
-@pytest.mark.parametrize(
-    "body, problem",
-    [
-        (f'{{"input": "{SECRET}"', "json_invalid"),
-        ({"text": SECRET}, "missing"),
-        ({"input": SECRET, "threshold": {"insult": 0.1}}, "extra_forbidden"),  # a typo
-        ({"input": []}, "too_short"),
-        ({"input": [SECRET, 3]}, "string_type"),
-        ({"input": [SECRET] * (MAX_TEXTS + 1)}, "too_long"),
-        ({"input": (SECRET * MAX_TEXT_CHARS)[: MAX_TEXT_CHARS + 1]}, "string_too_long"),
-        ({"input": SECRET, "thresholds": {"nonsense": 0.5}}, "unknown_category"),
-        ({"input": SECRET, "thresholds": {"insult": 1.5}}, "less_than_equal"),
-        ({"input": SECRET, "thresholds": {"insult": -0.1}}, "greater_than_equal"),
-    ],
-)
-def test_bad_requests_get_a_clear_400_and_the_server_keeps_serving(server, body, problem):
-    if isinstance(body, str):
-        response = httpx.post(f"{server.url}/moderate", content=body, timeout=60,
-                              headers={"content-type": "application/json"})
-    else:
-        response = moderate(server.url, body)
-    assert response.status_code == 400
+def rank(url: str, body) -> httpx.Response:
+    return httpx.post(f"{url}/rank", json=body, timeout=60)
+
+
+def test_rank_orders_items_by_their_highest_score(server_url, reference, model_tag):
+    items = [{"id": f"item-{i}", "text": text} for i, text in enumerate(TEXTS)]
+    response = rank(server_url, {"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"].startswith("rank-")
+    assert_versions(body, model_tag)
+    results = body["results"]
+    assert sorted(r["id"] for r in results) == sorted(item["id"] for item in items)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    scores = dict(zip([item["id"] for item in items], reference.predict_scores(TEXTS), strict=True))
+    cutoffs = np.array([THRESHOLDS[name] for name in TAXONOMY.names])
+    for result in results:
+        expected = scores[result["id"]]
+        assert result["score"] == pytest.approx(expected.max(), abs=1e-4)
+        assert result["category"] == TAXONOMY.names[expected.argmax()]
+        assert result["flagged"] is bool((expected >= cutoffs).any())
+
+
+def test_rank_flags_with_the_requests_thresholds(server_url):
+    items = [{"id": str(i), "text": text} for i, text in enumerate(TEXTS)]
+    everything = {name: 0.0 for name in TAXONOMY.names}
+    flagged = rank(server_url, {"items": items, "thresholds": everything}).json()["results"]
+    default = rank(server_url, {"items": items}).json()["results"]
+    assert all(r["flagged"] for r in flagged)
+    assert not all(r["flagged"] for r in default)
+    assert [r["id"] for r in flagged] == [r["id"] for r in default]  # flags never reorder
+
+
+def test_health_readiness_and_prometheus_metrics(server_url):
+    assert httpx.get(f"{server_url}/livez", timeout=10).status_code == 200
+    assert httpx.get(f"{server_url}/readyz", timeout=10).status_code == 200
+    metrics = httpx.get(f"{server_url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert 'endpoint="/moderate"' in metrics.text and "request_duration_seconds" in metrics.text
+
+
+def assert_clear_error(server, response: httpx.Response, status: int, problem: str) -> None:
+    """The status and the problem's type, no user text echoed or logged, and still serving."""
+    assert response.status_code == status, response.text
     error = response.json()
+    assert error["error"]
     assert problem in [d["type"] for d in error["detail"]], error
     assert SECRET not in response.text
     assert SECRET not in server.log.read_text(encoding="utf-8")  # failures are logged
     assert moderate(server.url, {"input": "still there?"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (f'{{"input": "{SECRET}"', "json_invalid"),
+        (b"\xff\xfe not utf-8", "json_invalid"),
+        ({"text": SECRET}, "missing"),
+        ({"input": SECRET, "threshold": {"insult": 0.1}}, "extra_forbidden"),  # a typo
+        ({"input": []}, "too_short"),
+        ({"input": [SECRET, 3]}, "string_type"),
+        ({"input": None}, "list_type"),
+        ([SECRET], "model_type"),
+        ({"input": [SECRET] * (LIMITS.max_texts + 1)}, "too_long"),
+        ({"input": TOO_LONG}, "string_too_long"),
+        ({"input": SECRET, "thresholds": {"nonsense": 0.5}}, "unknown_category"),
+        ({"input": SECRET, "thresholds": {"insult": 1.5}}, "less_than_equal"),
+        ({"input": SECRET, "thresholds": {"insult": -0.1}}, "greater_than_equal"),
+        ({"input": SECRET, "thresholds": {"insult": "high"}}, "float_parsing"),
+    ],
+)
+def test_bad_moderation_requests_get_a_clear_400(server, body, problem):
+    if isinstance(body, (str, bytes)):
+        response = httpx.post(
+            f"{server.url}/moderate",
+            content=body,
+            timeout=60,
+            headers={"content-type": "application/json"},
+        )
+    else:
+        response = moderate(server.url, body)
+    assert_clear_error(server, response, 400, problem)
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"items": []}, "too_short"),
+        ({"items": [{"id": "a"}]}, "missing"),
+        ({"items": [{"id": "", "text": SECRET}]}, "string_too_short"),
+        ({"items": [{"id": "a", "text": SECRET}, {"id": "a", "text": "x"}]}, "duplicate_id"),
+        (
+            {"items": [{"id": str(i), "text": SECRET} for i in range(LIMITS.max_texts + 1)]},
+            "too_long",
+        ),
+        ({"items": [{"id": "a", "text": TOO_LONG}]}, "string_too_long"),
+        (
+            {"items": [{"id": "a", "text": SECRET}], "thresholds": {"nonsense": 0.5}},
+            "unknown_category",
+        ),
+        ({"items": [SECRET]}, "model_type"),
+    ],
+)
+def test_bad_rank_requests_get_a_clear_400(server, body, problem):
+    assert_clear_error(server, rank(server.url, body), 400, problem)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_a_body_that_is_not_json_gets_415(server, content_type):
+    response = httpx.post(
+        f"{server.url}/moderate",
+        content=f'{{"input": "{SECRET}"}}',
+        headers={"content-type": content_type},
+        timeout=60,
+    )
+    assert_clear_error(server, response, 415, "unsupported_media_type")
+    assert "application/json" in response.json()["error"]
+
+
+def test_a_body_over_the_size_limit_gets_413_declared_or_chunked(server):
+    body = json.dumps({"input": SECRET * (LIMITS.max_body_bytes // len(SECRET))}).encode()
+    declared = httpx.post(
+        f"{server.url}/moderate",
+        content=body,
+        timeout=60,
+        headers={"content-type": "application/json"},
+    )
+    assert_clear_error(server, declared, 413, "body_too_large")
+
+    def chunks():  # no Content-Length: httpx sends it chunked
+        yield from (body[i : i + 4096] for i in range(0, len(body), 4096))
+
+    chunked = httpx.post(
+        f"{server.url}/moderate",
+        content=chunks(),
+        timeout=60,
+        headers={"content-type": "application/json"},
+    )
+    assert "content-length" not in chunked.request.headers
+    assert_clear_error(server, chunked, 413, "body_too_large")
+
+
+def test_default_limits_are_those_of_the_bento(quantized_server):
+    defaults = ServingConfig()
+    most = {"input": ["x" * defaults.max_text_chars] + ["y"] * (defaults.max_texts - 1)}
+    assert moderate(quantized_server.url, most).status_code == 200
+    too_many = {"input": ["y"] * (defaults.max_texts + 1)}
+    assert_clear_error(quantized_server, moderate(quantized_server.url, too_many), 400, "too_long")
+    too_long = {"input": "x" * (defaults.max_text_chars + 1)}
+    assert_clear_error(
+        quantized_server, moderate(quantized_server.url, too_long), 400, "string_too_long"
+    )
+
+
+def test_quantised_service_scores_as_the_int8_model_in_process(
+    quantized_server, model_dir, reference
+):
+    quantized = ModerationModel.load(model_dir, device="cpu")
+    quantized.quantize_int8()
+    expected = quantized.predict_scores(TEXTS)
+    response = moderate(quantized_server.url, {"input": TEXTS})
+    assert response.status_code == 200, response.text
+    for result, scores in zip(response.json()["results"], expected, strict=True):
+        assert_matches(result, scores, THRESHOLDS)
+    assert not np.allclose(expected, reference.predict_scores(TEXTS), atol=1e-6)  # int8 is on
+
+
+def test_the_service_imports_none_of_the_pipelines_libraries(model_tag, bentoml_home):
+    """The bento installs only serving/bentofile.yaml's packages: no kfp, MLflow, DVC or GX."""
+    probe = (
+        "import sys, serving.service; "
+        "print(sorted({'kfp', 'mlflow', 'dvc', 'great_expectations'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=300,
+        env={**os.environ, MODEL_TAG_ENV: model_tag},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

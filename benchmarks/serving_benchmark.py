@@ -1,0 +1,411 @@
+"""The moderation service under load, against its own limit and against a naive FastAPI app.
+
+In one run, on one packaged model (the newest moderation-service bento, or --bento):
+  (a) the limit: in-process batched inference, texts/s at the best batch size;
+  (b) `bentoml serve` of the bento: concurrent clients, one text per request;
+  (c) the naive alternative: FastAPI calling the model once per request, same load;
+  int8: in-process throughput and the accuracy change of dynamic int8 quantisation;
+  soak: the service at a fraction of (b)'s throughput for minutes: errors and resident memory.
+Texts are the seed corpus's (deterministic); accuracy is on its test split (the demo's split).
+Targets: (b) >= 0.8 x (a); (b) >= 2 x (c) with a lower p99; a soak without errors, memory flat.
+
+    .venv/bin/python benchmarks/serving_benchmark.py [--bento TAG] [--clients 32] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import psutil
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from components.config import SplitConfig
+from components.errors import ModpipeError
+from components.evaluate import compute_metrics, label_matrix
+from components.modeling import ModerationModel
+from components.package import packaged_model_dir, resolve_bento
+from components.split import split_dataset, split_frames
+from components.synth import synthesize_corpus
+from serving.settings import SETTINGS_ENV_PREFIX
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "runs" / "benchmarks" / "serving.json"
+BATCH_SIZES = (1, 8, 16, 32, 64, 128)
+READY_TIMEOUT_S = 180
+RSS_FLAT_TOLERANCE = 0.05  # the soak's last minute may hold at most 5% more than its first
+console = Console(highlight=False)
+
+
+@dataclass
+class Load:
+    """What a load generator saw: completed requests, their latencies and any failures."""
+
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: Counter = field(default_factory=Counter)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def summary(self) -> dict:
+        return {
+            "requests_per_s": round(self.throughput, 1),
+            "ok": len(self.latencies_ms),
+            "failures": dict(self.failures),
+            **{f"p{q}_ms": round(self.percentile(q), 1) for q in (50, 95, 99)},
+        }
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes, load: Load) -> None:
+    started = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            await r.read()
+            status = r.status
+    except (TimeoutError, aiohttp.ClientError) as err:
+        status = type(err).__name__
+    if status == 200:
+        load.latencies_ms.append((time.perf_counter() - started) * 1000)
+    else:
+        load.failures[str(status)] += 1
+
+
+def session(connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=120),
+    )
+
+
+async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: float) -> Load:
+    """``clients`` clients, each sending its next request when the last one is answered."""
+    load = Load(seconds)
+    deadline = time.perf_counter() + seconds
+
+    async def client(first: int) -> None:
+        for i in range(first, 10**9, clients):
+            if time.perf_counter() >= deadline:
+                return
+            await post(http, url, bodies[i % len(bodies)], load)
+
+    async with session(clients) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(clients)))
+        load.seconds = time.perf_counter() - started
+    return load
+
+
+async def open_loop(
+    url: str, bodies: list[bytes], rate: float, seconds: float, sample_rss, every_s: float = 10
+) -> tuple[Load, list[tuple[float, float]]]:
+    """Requests at a fixed rate whatever the answers' pace; resident memory every ``every_s``."""
+    load, rss = Load(seconds), []
+    async with session(256) as http:
+        started = time.perf_counter()
+        tasks = []
+        for i in range(int(rate * seconds)):
+            due = started + i / rate
+            if (now := time.perf_counter()) < due:
+                await asyncio.sleep(due - now)
+                now = time.perf_counter()
+            if not rss or now - started - rss[-1][0] >= every_s:
+                rss.append((now - started, sample_rss()))
+                console.print(
+                    f"  soak {rss[-1][0]:5.0f} s: {len(load.latencies_ms):6d} ok, "
+                    f"{sum(load.failures.values())} failed, RSS {rss[-1][1]:.0f} MiB"
+                )
+            tasks.append(asyncio.create_task(post(http, url, bodies[i % len(bodies)], load)))
+        await asyncio.gather(*tasks)
+        rss.append((time.perf_counter() - started, sample_rss()))
+    return load, rss
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, env: dict, log: Path):
+    """A server subprocess in its own session, stopped with its workers by process group."""
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, log)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            # /readyz on BentoML; the naive app has no such route and answers 404 once up
+            if httpx.get(f"{url}/readyz", timeout=2).status_code in (200, 404):
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"server not up after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def resident_mib(process: subprocess.Popen) -> float:
+    """Resident memory of a server and every process under it."""
+    root = psutil.Process(process.pid)
+    tree = [root, *root.children(recursive=True)]
+    total = 0
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += member.memory_info().rss
+    return total / 2**20
+
+
+def in_process_throughput(model: ModerationModel, texts: list[str]) -> dict[int, float]:
+    """Texts per second at each batch size, through the service's own batching code."""
+    model.predict_scores(texts[:64])  # warm-up
+    rates = {}
+    for batch_size in BATCH_SIZES:
+        sample = texts[: max(256, batch_size * 4)]
+        started = time.perf_counter()
+        model.predict_scores(sample, batch_size=batch_size)
+        rates[batch_size] = len(sample) / (time.perf_counter() - started)
+    return rates
+
+
+def quantisation_change(model: ModerationModel, quantized: ModerationModel) -> dict | None:
+    """fp32 against int8 on the seed corpus's test split, at the model's thresholds; None for
+    a model of other categories."""
+    split = SplitConfig()
+    frame = split_dataset(
+        synthesize_corpus()[1], split.validation_fraction, split.test_fraction, split.seed
+    )
+    test = split_frames(frame)["test"]
+    try:
+        labels = label_matrix(test, model.categories)
+    except ModpipeError:
+        return None
+    texts = test["text"].tolist()
+    before, after = model.predict_scores(texts), quantized.predict_scores(texts)
+    cutoffs = np.array([model.thresholds[c] for c in model.categories])
+    metrics = [
+        compute_metrics(labels, scores, model.categories, model.thresholds)["macro"]
+        for scores in (before, after)
+    ]
+    return {
+        "rows": len(texts),
+        "max_abs_score_change": float(np.abs(before - after).max()),
+        "flag_agreement": float(((before >= cutoffs) == (after >= cutoffs)).mean()),
+        **{
+            f"macro_{name}": {"fp32": metrics[0][name], "int8": metrics[1][name]}
+            for name in ("pr_auc", "f1", "recall", "precision")
+        },
+    }
+
+
+def served(command, port, env, log, bodies, clients, seconds, warmup_s=5.0) -> Load:
+    with server(command, port, env, log):
+        url = f"http://127.0.0.1:{port}/moderate"
+        asyncio.run(closed_loop(url, bodies, clients, warmup_s))
+        return asyncio.run(closed_loop(url, bodies, clients, seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bento", help="bento tag (default: the newest moderation-service)")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=30.0, help="each load measurement")
+    parser.add_argument("--soak-seconds", type=float, default=120.0)
+    parser.add_argument("--soak-load", type=float, default=0.8, help="fraction of (b)")
+    args = parser.parse_args()
+
+    bento = resolve_bento(args.bento)
+    model_dir = packaged_model_dir(bento)
+    model = ModerationModel.load(model_dir, device="cpu")
+    console.print(f"bento {bento}: {model.base_model}, categories {', '.join(model.categories)}")
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    corpus = synthesize_corpus()[1]["text"].sample(frac=1.0, random_state=0).tolist()
+    bodies = [json.dumps({"input": text}).encode() for text in corpus]
+    logs = RESULTS.parent
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_ENV_PREFIX)}
+
+    console.print("(a) in-process batched inference ...")
+    fp32 = in_process_throughput(model, corpus)
+    quantized = ModerationModel.load(model_dir, device="cpu")
+    quantized.quantize_int8()
+    int8 = in_process_throughput(quantized, corpus)
+    accuracy = quantisation_change(model, quantized)
+    del model, quantized  # the servers below need the cores and the memory
+
+    console.print(f"(b) bentoml serve, {args.clients} clients, {args.seconds:.0f} s ...")
+    port = free_port()
+    bento_command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        bento,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    service = served(
+        bento_command, port, env, logs / "serving-bentoml.log", bodies, args.clients, args.seconds
+    )
+
+    console.print(f"(c) naive FastAPI app, {args.clients} clients, {args.seconds:.0f} s ...")
+    naive_port = free_port()
+    naive_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.naive_fastapi_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(naive_port),
+        "--log-level",
+        "warning",
+    ]
+    naive = served(
+        naive_command,
+        naive_port,
+        {**env, "MODPIPE_MODEL_DIR": str(model_dir)},
+        logs / "serving-naive.log",
+        bodies,
+        args.clients,
+        args.seconds,
+    )
+
+    rate = args.soak_load * service.throughput
+    console.print(
+        f"soak: {rate:.0f} requests/s ({args.soak_load:.0%} of (b)), {args.soak_seconds:.0f} s ..."
+    )
+    with server(bento_command, port, env, logs / "serving-soak.log") as process:
+        url = f"http://127.0.0.1:{port}/moderate"
+        asyncio.run(closed_loop(url, bodies, args.clients, 5.0))  # warm-up
+        soak, rss = asyncio.run(
+            open_loop(url, bodies, rate, args.soak_seconds, lambda: resident_mib(process))
+        )
+
+    report(args, bento, fp32, int8, accuracy, service, naive, soak, rss)
+
+
+def rss_growth(rss: list[tuple[float, float]]) -> float:
+    """The soak's last minute of resident memory against its first (after start-up)."""
+    window = max(rss[-1][0] / 4, 1.0)
+    first = [mib for t, mib in rss if t <= window]
+    last = [mib for t, mib in rss if t >= rss[-1][0] - window]
+    return max(last) / max(first) - 1
+
+
+def report(args, bento, fp32, int8, accuracy, service, naive, soak, rss) -> None:
+    best = max(fp32, key=fp32.get)
+    limit = fp32[best]
+    table = Table(title=f"Serving {bento}: {args.clients} clients, one text per request")
+    for column in ("case", "texts/s", "p50 ms", "p95 ms", "p99 ms", "failures"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    table.add_row(f"(a) in-process, batch {best}", f"{limit:.1f}", "", "", "", "")
+    best_int8 = max(int8, key=int8.get)
+    table.add_row(f"    int8, batch {best_int8}", f"{int8[best_int8]:.1f}", "", "", "", "")
+    for name, load in (
+        ("(b) bentoml serve", service),
+        ("(c) naive FastAPI", naive),
+        (f"soak {args.soak_seconds:.0f} s", soak),
+    ):
+        table.add_row(
+            name,
+            f"{load.throughput:.1f}",
+            *(f"{load.percentile(q):.0f}" for q in (50, 95, 99)),
+            str(sum(load.failures.values())),
+        )
+    console.print(table)
+    console.print(
+        "in-process texts/s by batch size: "
+        + ", ".join(f"{size}: {fp32[size]:.0f} (int8 {int8[size]:.0f})" for size in BATCH_SIZES)
+    )
+    growth = rss_growth(rss)
+    checks = {
+        "(b)/(a) >= 0.8": (service.throughput / limit, service.throughput / limit >= 0.8),
+        "(b)/(c) >= 2": (
+            service.throughput / naive.throughput,
+            service.throughput / naive.throughput >= 2,
+        ),
+        "p99 (b) < p99 (c)": (
+            service.percentile(99) / naive.percentile(99),
+            service.percentile(99) < naive.percentile(99),
+        ),
+        "soak without errors": (sum(soak.failures.values()), not soak.failures),
+        f"soak RSS growth <= {RSS_FLAT_TOLERANCE:.0%}": (growth, growth <= RSS_FLAT_TOLERANCE),
+    }
+    for name, (value, passed) in checks.items():
+        mark = "[green]pass[/]" if passed else "[red]FAIL[/]"
+        console.print(f"{mark}  {name}: {value:.3g}")
+    console.print(f"int8: {int8[best_int8] / limit:.2f}x the fp32 throughput")
+    if accuracy:
+        change = accuracy["macro_pr_auc"]
+        console.print(
+            f"int8 on {accuracy['rows']} seed-corpus test rows: macro PR-AUC {change['fp32']:.4f}"
+            f" -> {change['int8']:.4f}, flags agree on {accuracy['flag_agreement']:.2%}, "
+            f"largest score change {accuracy['max_abs_score_change']:.4f}"
+        )
+    console.print(f"soak RSS (MiB): {', '.join(f'{t:.0f}s {m:.0f}' for t, m in rss)}")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "bento": bento,
+                "clients": args.clients,
+                "cpus": len(os.sched_getaffinity(0)),
+                "in_process_texts_per_s": {"fp32": fp32, "int8": int8},
+                "int8_accuracy": accuracy,
+                "service": service.summary(),
+                "naive_fastapi": naive.summary(),
+                "soak": {**soak.summary(), "rss_mib": rss, "rss_growth": growth},
+                "checks": {name: passed for name, (_, passed) in checks.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    console.print(f"wrote {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

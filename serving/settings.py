@@ -1,0 +1,40 @@
+"""What the packaging step and the service agree on: names in the BentoML store, bento arguments,
+and how the service's settings are resolved. Light on purpose: the bento imports it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from components.canonical import validate_model
+from components.config import ServingConfig
+
+BENTO_MODEL_NAME = "moderation-classifier"
+BENTO_NAME = "moderation-service"  # the name in serving/bentofile.yaml
+MODEL_SUBDIR = "moderation"  # the ModerationModel folder inside the BentoML model
+MODEL_TAG_ARGUMENT = "model_tag"  # bento argument: the model the bento serves
+SERVING_ARGUMENT = "serving"  # bento argument: the pipeline's ServingConfig, as a mapping
+MODEL_TAG_ENV = "MODPIPE_MODEL_TAG"  # overrides the model_tag argument when serving
+SETTINGS_ENV_PREFIX = "MODPIPE_SERVE_"  # MODPIPE_SERVE_MAX_TEXTS=64 overrides max_texts
+
+
+def settings_env_name(field: str) -> str:
+    return SETTINGS_ENV_PREFIX + field.upper()
+
+
+def resolve_settings(
+    recorded: Mapping | None, environ: Mapping[str, str] = os.environ
+) -> ServingConfig:
+    """The settings recorded in the bento, with ``MODPIPE_SERVE_<NAME>`` variables on top.
+
+    Bento arguments given to ``bentoml serve --arg`` cannot do this: BentoML replaces them with
+    the ones recorded at build time when it loads a bento.
+    """
+    overrides = {
+        field: environ[settings_env_name(field)]
+        for field in ServingConfig.model_fields
+        if settings_env_name(field) in environ
+    }
+    return validate_model(
+        {**(recorded or {}), **overrides}, ServingConfig, "serving settings (bento, environment)"
+    )
