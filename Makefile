@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export BENTOML_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench-serving clean
 
 install: $(INSTALLED)
 
@@ -32,6 +32,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The service under load against its own limit and a naive app; needs a bento (make demo).
+bench-serving: install
+	$(PY) benchmarks/serving_benchmark.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

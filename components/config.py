@@ -108,7 +108,9 @@ class ServingConfig(Section):
     max_body_bytes: int | None = Field(default=None, ge=1024)
     quantize: bool = False  # dynamic int8 for the encoder's linear layers
     max_batch_size: int = Field(default=64, ge=1)  # texts in one model call, at most
-    workers: int = Field(default=1, ge=1)  # processes, each holding a copy of the model
+    # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
+    # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
+    workers: int = Field(default=2, ge=1)
 
     @property
     def body_limit(self) -> int:

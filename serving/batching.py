@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +24,8 @@ class MicroBatcher:
         """``predict`` maps texts to rows; it runs in a worker thread, one call at a time."""
         self.predict = predict
         self.max_batch_size = max_batch_size
+        # One thread, always the same: a pool's threads each grow their own malloc arena.
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.queue: deque[tuple[list[str], asyncio.Future]] = deque()
         self.worker: asyncio.Task | None = None
 
@@ -41,7 +44,8 @@ class MicroBatcher:
         while batch := self.next_batch():
             texts = [text for part, _ in batch for text in part]
             try:
-                rows = await asyncio.to_thread(self.predict, texts)
+                loop = asyncio.get_running_loop()
+                rows = await loop.run_in_executor(self.thread, self.predict, texts)
             except Exception as err:  # every request in the batch gets the error
                 for _, future in batch:
                     if not future.done():

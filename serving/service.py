@@ -13,6 +13,11 @@ import os
 import uuid
 from typing import Annotated
 
+# oneDNN compiles and keeps a primitive per tensor shape (1,024 of them by default), and texts of
+# every length keep making new shapes: under load a worker grew ~1.5 MiB/s for minutes. 16 holds
+# memory flat at the same speed (BENCHMARKS.md). Read when torch first runs oneDNN.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+
 import bentoml
 import numpy as np
 import torch
