@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import bentoml
 import numpy as np
 import psutil
 import torch
@@ -40,17 +42,17 @@ from components.config import SplitConfig
 from components.errors import ModpipeError
 from components.evaluate import compute_metrics, label_matrix
 from components.modeling import ModerationModel
-from components.package import packaged_model_dir, resolve_bento
+from components.package import packaged_model_dir, resolve_bento, serve_command
 from components.split import split_dataset, split_frames
 from components.synth import synthesize_corpus
-from serving.settings import SETTINGS_ENV_PREFIX
+from serving.settings import SERVING_ARGUMENT, SETTINGS_ENV_PREFIX, resolve_settings
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "runs" / "benchmarks" / "serving.json"
 BATCH_SIZES = (1, 8, 16, 32, 64, 128)
 IN_PROCESS_TEXTS = 1024  # per batch size: about 2 s each, so one pause does not decide it
 READY_TIMEOUT_S = 180
-RSS_FLAT_TOLERANCE = 0.05  # the soak's last minute may hold at most 5% more than its first
+RSS_FLAT_TOLERANCE = 0.05  # the soak's last quarter may hold at most 5% more than its first
 console = Console(highlight=False)
 
 
@@ -118,7 +120,7 @@ async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: floa
 
 
 async def open_loop(
-    url: str, bodies: list[bytes], rate: float, seconds: float, sample_rss, every_s: float = 10
+    url: str, bodies: list[bytes], rate: float, seconds: float, sample_rss, every_s: float = 5
 ) -> tuple[Load, list[tuple[float, float]]]:
     """Requests at a fixed rate whatever the answers' pace; resident memory every ``every_s``."""
     load, rss = Load(seconds), []
@@ -212,6 +214,30 @@ def in_process_throughput(model: ModerationModel, texts: list[str]) -> dict[int,
     return rates
 
 
+def timed_worker(model_dir: Path, texts: list[str], batch_size: int, threads: int, barrier):
+    """Seconds one process takes to score ``texts`` in batches, started with its siblings."""
+    torch.set_num_threads(threads)
+    model = ModerationModel.load(model_dir, device="cpu")
+    model.predict_scores(texts[:64])  # warm-up
+    barrier.wait()
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        model.predict_scores(texts[start : start + batch_size], batch_size=batch_size)
+    return time.perf_counter() - started
+
+
+def multi_process_throughput(model_dir: Path, texts: list[str], batch_size: int, processes: int):
+    """Texts per second of ``processes`` processes sharing the CPUs, as the service's workers."""
+    texts = texts[:IN_PROCESS_TEXTS]
+    threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(processes) as pool:
+        barrier = manager.Barrier(processes)
+        job = (model_dir, texts, batch_size, threads, barrier)
+        seconds = pool.starmap(timed_worker, [job] * processes)
+    return processes * len(texts) / max(seconds)
+
+
 def quantisation_change(model: ModerationModel, quantized: ModerationModel) -> dict | None:
     """fp32 against int8 on the seed corpus's test split, at the model's thresholds; None for
     a model of other categories."""
@@ -256,6 +282,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="each load measurement")
     parser.add_argument("--soak-seconds", type=float, default=120.0)
     parser.add_argument("--soak-load", type=float, default=0.8, help="fraction of (b)")
+    parser.add_argument("--warmup-seconds", type=float, default=120.0, help="before the soak")
     parser.add_argument(
         "--join", type=int, default=1, help="corpus texts per request text (4: ~64 tokens)"
     )
@@ -280,20 +307,12 @@ def main() -> None:
     int8 = in_process_throughput(quantized, corpus)
     accuracy = quantisation_change(model, quantized)
     del model, quantized  # the servers below need the cores and the memory
+    workers = resolve_settings(bentoml.bentos.get(bento).info.args.get(SERVING_ARGUMENT)).workers
+    per_worker = multi_process_throughput(model_dir, corpus, max(fp32, key=fp32.get), workers)
 
     console.print(f"(b) bentoml serve, {args.clients} clients, {args.seconds:.0f} s ...")
     port = free_port()
-    bento_command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        bento,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    bento_command = serve_command(bento, port)
     service = served(
         bento_command, port, env, logs / "serving-bentoml.log", bodies, args.clients, args.seconds
     )
@@ -328,23 +347,29 @@ def main() -> None:
     )
     with server(bento_command, port, env, logs / "serving-soak.log") as process:
         url = f"http://127.0.0.1:{port}/moderate"
-        asyncio.run(closed_loop(url, bodies, args.clients, 5.0))  # warm-up
+        # Warm-up at twice the clients: under load memory grows for 2-3 minutes as batches of
+        # new sizes arrive, then stays flat (a 6-minute soak: BENCHMARKS.md).
+        asyncio.run(closed_loop(url, bodies, 2 * args.clients, args.warmup_seconds))
         soak, rss = asyncio.run(
             open_loop(url, bodies, rate, args.soak_seconds, lambda: resident_mib(process))
         )
 
-    report(args, bento, fp32, int8, accuracy, service, naive, soak, rss)
+    report(args, bento, fp32, int8, (workers, per_worker), accuracy, service, naive, soak, rss)
 
 
 def rss_growth(rss: list[tuple[float, float]]) -> float:
-    """The soak's last minute of resident memory against its first (after start-up)."""
-    window = max(rss[-1][0] / 4, 1.0)
-    first = [mib for t, mib in rss if t <= window]
-    last = [mib for t, mib in rss if t >= rss[-1][0] - window]
-    return max(last) / max(first) - 1
+    """The median resident memory of the soak's last quarter against its first quarter's.
+
+    Medians, since memory follows the batch sizes that bursts of load bring (up to
+    max_batch_size texts of the model's max_length): a leak moves the median, a burst does not.
+    """
+    quarter = rss[-1][0] / 4
+    first = [mib for t, mib in rss if t <= quarter]
+    last = [mib for t, mib in rss if t >= rss[-1][0] - quarter]
+    return float(np.median(last) / np.median(first) - 1)
 
 
-def report(args, bento, fp32, int8, accuracy, service, naive, soak, rss) -> None:
+def report(args, bento, fp32, int8, workers, accuracy, service, naive, soak, rss) -> None:
     best = max(fp32, key=fp32.get)
     limit = fp32[best]
     title = f"Serving {bento}: {args.clients} clients, one text per request"
@@ -354,6 +379,8 @@ def report(args, bento, fp32, int8, accuracy, service, naive, soak, rss) -> None
     table.add_row(f"(a) in-process, batch {best}", f"{limit:.1f}", "", "", "", "")
     best_int8 = max(int8, key=int8.get)
     table.add_row(f"    int8, batch {best_int8}", f"{int8[best_int8]:.1f}", "", "", "", "")
+    processes, per_worker = workers
+    table.add_row(f"    {processes} processes, batch {best}", f"{per_worker:.1f}", "", "", "", "")
     for name, load in (
         ("(b) bentoml serve", service),
         ("(c) naive FastAPI", naive),
@@ -387,6 +414,10 @@ def report(args, bento, fp32, int8, accuracy, service, naive, soak, rss) -> None
     for name, (value, passed) in checks.items():
         mark = "[green]pass[/]" if passed else "[red]FAIL[/]"
         console.print(f"{mark}  {name}: {value:.3g}")
+    console.print(
+        f"(b) against {processes} in-process processes, as its workers: "
+        f"{service.throughput / per_worker:.3g} (what the HTTP path costs)"
+    )
     console.print(f"int8: {int8[best_int8] / limit:.2f}x the fp32 throughput")
     if accuracy:
         change = accuracy["macro_pr_auc"]
@@ -401,9 +432,13 @@ def report(args, bento, fp32, int8, accuracy, service, naive, soak, rss) -> None
             {
                 "bento": bento,
                 "clients": args.clients,
-        "corpus_texts_per_text": args.join,
+                "corpus_texts_per_text": args.join,
                 "cpus": len(os.sched_getaffinity(0)),
-                "in_process_texts_per_s": {"fp32": fp32, "int8": int8},
+                "in_process_texts_per_s": {
+                    "fp32": fp32,
+                    "int8": int8,
+                    f"{processes}_processes": per_worker,
+                },
                 "int8_accuracy": accuracy,
                 "service": service.summary(),
                 "naive_fastapi": naive.summary(),

@@ -170,6 +170,12 @@ def resolve_bento(tag: str | None = None) -> str:
         raise ModpipeError(f"no bento {wanted!r} in {bentoml_home()}; {hint}") from None
 
 
+def serve_command(bento: str, port: int) -> list[str]:
+    """``bentoml serve`` of a bento on 127.0.0.1, in this Python environment."""
+    loopback = ["--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "bentoml", "serve", bento, *loopback]
+
+
 def bentoml_home() -> str:
     return BentoMLContainer.bentoml_home.get()
 

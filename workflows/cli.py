@@ -241,7 +241,7 @@ def serve(
     """
     import subprocess
 
-    from components.package import resolve_bento
+    from components.package import resolve_bento, serve_command
     from serving.settings import resolve_settings, settings_env_name
 
     chosen = {
@@ -256,17 +256,7 @@ def serve(
     resolve_settings(None, env)  # a bad value fails here, in one line, not in the server log
     bento = resolve_bento(tag)
     console.print(f"serving {bento} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        bento,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = serve_command(bento, port)
     raise typer.Exit(subprocess.call(command, env=env))
 
 

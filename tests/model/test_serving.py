@@ -30,7 +30,7 @@ from components.canonical import Category, Taxonomy
 from components.config import ServingConfig
 from components.errors import ModpipeError
 from components.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.package import build_bento, package_model, save_bento_model
+from components.package import build_bento, package_model, save_bento_model, serve_command
 from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,
@@ -179,17 +179,7 @@ def server(bento_tag, bentoml_home, tmp_path_factory):
         for name, value in LIMITS.model_dump(exclude_defaults=True).items()
     }
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        bento_tag,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = serve_command(bento_tag, port)
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with serving(command, port, log, settings) as served:
         yield served
@@ -432,27 +422,36 @@ def test_a_body_that_is_not_json_gets_415(server, content_type):
     assert "application/json" in response.json()["error"]
 
 
+def post_json(url: str, body: bytes, chunk_size: int | None = None) -> httpx.Response:
+    """POST a JSON body as it is, or in chunks (no Content-Length: chunked transfer)."""
+
+    def chunks():
+        yield from (body[i : i + chunk_size] for i in range(0, len(body), chunk_size))
+
+    return httpx.post(
+        url,
+        content=chunks() if chunk_size else body,
+        timeout=60,
+        headers={"content-type": "application/json"},
+    )
+
+
 def test_a_body_over_the_size_limit_gets_413_declared_or_chunked(server):
     body = json.dumps({"input": SECRET * (LIMITS.max_body_bytes // len(SECRET))}).encode()
-    declared = httpx.post(
-        f"{server.url}/moderate",
-        content=body,
-        timeout=60,
-        headers={"content-type": "application/json"},
-    )
+    declared = post_json(f"{server.url}/moderate", body)
     assert_clear_error(server, declared, 413, "body_too_large")
-
-    def chunks():  # no Content-Length: httpx sends it chunked
-        yield from (body[i : i + 4096] for i in range(0, len(body), 4096))
-
-    chunked = httpx.post(
-        f"{server.url}/moderate",
-        content=chunks(),
-        timeout=60,
-        headers={"content-type": "application/json"},
-    )
+    chunked = post_json(f"{server.url}/moderate", body, chunk_size=4096)
     assert "content-length" not in chunked.request.headers
     assert_clear_error(server, chunked, 413, "body_too_large")
+
+
+def test_a_chunked_body_within_the_limit_is_served(server_url, reference):
+    body = json.dumps({"input": TEXTS}).encode()
+    response = post_json(f"{server_url}/moderate", body, chunk_size=100)
+    assert response.status_code == 200, response.text
+    expected = reference.predict_scores(TEXTS)
+    for result, scores in zip(response.json()["results"], expected, strict=True):
+        assert_matches(result, scores, THRESHOLDS)
 
 
 def test_default_limits_are_those_of_the_bento(quantized_server):
