@@ -164,6 +164,7 @@ def server(command: list[str], port: int, env: dict, log: Path):
         )
     try:
         wait_until_up(f"http://127.0.0.1:{port}", process, log)
+        wait_until_idle(process)
         yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -187,6 +188,24 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
                 return
         time.sleep(0.5)
     raise SystemExit(f"server not up after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def wait_until_idle(process: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Until every worker has loaded its model: one worker answers /readyz while another still
+    loads, and the clients' keep-alive connections, all accepted by the first, would stay there."""
+    root = psutil.Process(process.pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        members = [root, *root.children(recursive=True)]
+        for member in members:
+            member.cpu_percent()  # starts the measurement
+        time.sleep(1.0)
+        busy = 0.0
+        for member in members:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                busy += member.cpu_percent()
+        if busy < 10:
+            return
 
 
 def resident_mib(process: subprocess.Popen) -> float:

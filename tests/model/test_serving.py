@@ -345,7 +345,7 @@ def assert_clear_error(server, response: httpx.Response, status: int, problem: s
     """The status and the problem's type, no user text echoed or logged, and still serving."""
     assert response.status_code == status, response.text
     error = response.json()
-    assert error["error"]
+    assert error["error"] and all(d["msg"] for d in error["detail"]), error
     assert problem in [d["type"] for d in error["detail"]], error
     assert SECRET not in response.text
     assert SECRET not in server.log.read_text(encoding="utf-8")  # failures are logged
@@ -440,6 +440,7 @@ def test_a_body_over_the_size_limit_gets_413_declared_or_chunked(server):
     body = json.dumps({"input": SECRET * (LIMITS.max_body_bytes // len(SECRET))}).encode()
     declared = post_json(f"{server.url}/moderate", body)
     assert_clear_error(server, declared, 413, "body_too_large")
+    assert f"{LIMITS.max_body_bytes:,} bytes" in declared.json()["error"]
     chunked = post_json(f"{server.url}/moderate", body, chunk_size=4096)
     assert "content-length" not in chunked.request.headers
     assert_clear_error(server, chunked, 413, "body_too_large")
