@@ -34,7 +34,9 @@ FILE_FORMATS = [
 CSV_FORMATS = [(fmt, m) for fmt, m in FILE_FORMATS if fmt in ("davidson", "jigsaw", "csv")]
 JSONL_FORMATS = [(fmt, m) for fmt, m in FILE_FORMATS if fmt in ("openai-moderation", "jsonl")]
 JIGSAW_HEADER = "id,comment_text,toxic,severe_toxic,obscene,threat,insult,identity_hate\n"
-DAVIDSON_HEADER = ",count,hate_speech,offensive_language,neither,class,tweet\n"
+# The published files' column names only (an unnamed index column first); the rows are made up.
+DAVIDSON_COLUMNS = ["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"]
+DAVIDSON_HEADER = ",".join(DAVIDSON_COLUMNS) + "\n"
 
 
 def labels(frame: pd.DataFrame, category: str) -> list:
