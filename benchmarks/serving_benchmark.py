@@ -45,7 +45,12 @@ from components.modeling import ModerationModel
 from components.package import packaged_model_dir, resolve_bento, serve_command
 from components.split import split_dataset, split_frames
 from components.synth import synthesize_corpus
-from serving.settings import SERVING_ARGUMENT, SETTINGS_ENV_PREFIX, resolve_settings
+from serving.settings import (
+    SERVING_ARGUMENT,
+    SETTINGS_ENV_PREFIX,
+    resolve_settings,
+    threads_per_worker,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "runs" / "benchmarks" / "serving.json"
@@ -190,13 +195,17 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     raise SystemExit(f"server not up after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
+def process_tree(process: subprocess.Popen) -> list[psutil.Process]:
+    root = psutil.Process(process.pid)
+    return [root, *root.children(recursive=True)]
+
+
 def wait_until_idle(process: subprocess.Popen, timeout_s: float = 120) -> None:
     """Until every worker has loaded its model: one worker answers /readyz while another still
     loads, and the clients' keep-alive connections, all accepted by the first, would stay there."""
-    root = psutil.Process(process.pid)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        members = [root, *root.children(recursive=True)]
+        members = process_tree(process)
         for member in members:
             member.cpu_percent()  # starts the measurement
         time.sleep(1.0)
@@ -210,26 +219,29 @@ def wait_until_idle(process: subprocess.Popen, timeout_s: float = 120) -> None:
 
 def resident_mib(process: subprocess.Popen) -> float:
     """Resident memory of a server and every process under it."""
-    root = psutil.Process(process.pid)
-    tree = [root, *root.children(recursive=True)]
     total = 0
-    for member in tree:
+    for member in process_tree(process):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += member.memory_info().rss
     return total / 2**20
 
 
+def seconds_in_batches(model: ModerationModel, texts: list[str], batch_size: int) -> float:
+    """Seconds to score ``texts`` with one call of the service's scoring code per batch, in
+    arrival order, each batch padded to its longest text, as in the service."""
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        model.predict_scores(texts[start : start + batch_size], batch_size=batch_size)
+    return time.perf_counter() - started
+
+
 def in_process_throughput(model: ModerationModel, texts: list[str]) -> dict[int, float]:
-    """Texts per second at each batch size: one call of the service's scoring code per batch of
-    texts in arrival order, each padded to its longest text, as in the service."""
+    """Texts per second at each batch size."""
     model.predict_scores(texts[:64])  # warm-up
     rates = {}
     for batch_size in BATCH_SIZES:
         sample = texts[: max(IN_PROCESS_TEXTS, batch_size * 4)]
-        started = time.perf_counter()
-        for start in range(0, len(sample), batch_size):
-            model.predict_scores(sample[start : start + batch_size], batch_size=batch_size)
-        rates[batch_size] = len(sample) / (time.perf_counter() - started)
+        rates[batch_size] = len(sample) / seconds_in_batches(model, sample, batch_size)
     return rates
 
 
@@ -239,16 +251,13 @@ def timed_worker(model_dir: Path, texts: list[str], batch_size: int, threads: in
     model = ModerationModel.load(model_dir, device="cpu")
     model.predict_scores(texts[:64])  # warm-up
     barrier.wait()
-    started = time.perf_counter()
-    for start in range(0, len(texts), batch_size):
-        model.predict_scores(texts[start : start + batch_size], batch_size=batch_size)
-    return time.perf_counter() - started
+    return seconds_in_batches(model, texts, batch_size)
 
 
 def multi_process_throughput(model_dir: Path, texts: list[str], batch_size: int, processes: int):
     """Texts per second of ``processes`` processes sharing the CPUs, as the service's workers."""
     texts = texts[:IN_PROCESS_TEXTS]
-    threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    threads = threads_per_worker(processes)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, context.Pool(processes) as pool:
         barrier = manager.Barrier(processes)
@@ -311,7 +320,7 @@ def main() -> None:
     model_dir = packaged_model_dir(bento)
     model = ModerationModel.load(model_dir, device="cpu")
     console.print(f"bento {bento}: {model.base_model}, categories {', '.join(model.categories)}")
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads_per_worker(1))
     shuffled = synthesize_corpus()[1]["text"].sample(frac=1.0, random_state=0).tolist()
     corpus = [" ".join(shuffled[i : i + args.join]) for i in range(0, len(shuffled), args.join)]
     bodies = [json.dumps({"input": text}).encode() for text in corpus]
@@ -452,7 +461,7 @@ def report(args, bento, fp32, int8, workers, accuracy, service, naive, soak, rss
                 "bento": bento,
                 "clients": args.clients,
                 "corpus_texts_per_text": args.join,
-                "cpus": len(os.sched_getaffinity(0)),
+                "cpus": threads_per_worker(1),
                 "in_process_texts_per_s": {
                     "fp32": fp32,
                     "int8": int8,

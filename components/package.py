@@ -157,6 +157,7 @@ def packaged_model_dir(tag: str) -> Path:
 
 
 def load_packaged_model(tag: str) -> ModerationModel:
+    """The ModerationModel inside a bento or a BentoML model (see packaged_model_dir)."""
     return ModerationModel.load(packaged_model_dir(tag))
 
 

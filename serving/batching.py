@@ -41,10 +41,10 @@ class MicroBatcher:
         return np.concatenate(await asyncio.gather(*futures))
 
     async def drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while batch := self.next_batch():
             texts = [text for part, _ in batch for text in part]
             try:
-                loop = asyncio.get_running_loop()
                 rows = await loop.run_in_executor(self.thread, self.predict, texts)
             except Exception as err:  # every request in the batch gets the error
                 for _, future in batch:

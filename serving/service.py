@@ -42,6 +42,7 @@ from serving.settings import (
     MODEL_TAG_ENV,
     SERVING_ARGUMENT,
     resolve_settings,
+    threads_per_worker,
 )
 
 BENTO_ARGUMENTS = bentoml.use_arguments()
@@ -128,13 +129,6 @@ def served_model_tag() -> str:
     return os.environ.get(MODEL_TAG_ENV) or bento_argument or f"{BENTO_MODEL_NAME}:latest"
 
 
-def cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. a cpuset), not all the host's."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def unknown_categories_error(names: list[str], categories: list[str]) -> ValidationError:
     """The same 400 response shape that BentoML gives for a request failing its schema."""
     message = PydanticCustomError(
@@ -154,7 +148,7 @@ class ModerationService:
     bento_model = bentoml.models.BentoModel(served_model_tag())
 
     def __init__(self) -> None:
-        torch.set_num_threads(max(1, cpu_count() // SETTINGS.workers))
+        torch.set_num_threads(threads_per_worker(SETTINGS.workers))
         stored = self.bento_model
         self.model = ModerationModel.load(stored.path_of(MODEL_SUBDIR))
         if SETTINGS.quantize:

@@ -18,6 +18,13 @@ MODEL_TAG_ENV = "MODPIPE_MODEL_TAG"  # overrides the model_tag argument when ser
 SETTINGS_ENV_PREFIX = "MODPIPE_SERVE_"  # MODPIPE_SERVE_MAX_TEXTS=64 overrides max_texts
 
 
+def threads_per_worker(workers: int) -> int:
+    """torch threads for each of ``workers`` processes sharing the CPUs this process may run on
+    (its affinity mask, e.g. a cpuset), not all the host's."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // workers)
+
+
 def settings_env_name(field: str) -> str:
     return SETTINGS_ENV_PREFIX + field.upper()
 
