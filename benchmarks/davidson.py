@@ -20,11 +20,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from components.config import EvaluateConfig
-from components.evaluate import evaluate_scorer
-from components.importers import import_dataset
-from components.modeling import ModerationModel
-from components.split import split_dataset, split_frames
-from components.train import TrainConfig, train_model
+from components.data.importers import import_dataset
+from components.data.split import split_dataset, split_frames
+from components.model.metrics import evaluate_scorer
+from components.model.modeling import ModerationModel
+from components.model.training import TrainConfig, train_model
 
 DAVIDSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "davidson" / "labeled_data.csv"
 RESULTS = Path("runs") / "benchmarks" / "davidson.json"

@@ -9,7 +9,7 @@ import os
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from components.modeling import ModerationModel
+from components.model.modeling import ModerationModel
 
 model = ModerationModel.load(os.environ["MODPIPE_MODEL_DIR"], device="cpu")
 app = FastAPI()

@@ -39,13 +39,14 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import SplitConfig
+from components.data.split import split_dataset, split_frames
+from components.data.synth import synthesize_corpus
 from components.errors import ModpipeError
-from components.evaluate import compute_metrics, label_matrix
-from components.modeling import ModerationModel
-from components.package import packaged_model_dir, resolve_bento, serve_command
-from components.split import split_dataset, split_frames
-from components.synth import synthesize_corpus
+from components.model.metrics import compute_metrics, label_matrix
+from components.model.modeling import ModerationModel
+from components.registry.bentos import packaged_model_dir, resolve_bento, serve_command
 from serving.settings import (
+    BENTO_NAME,
     SERVING_ARGUMENT,
     SETTINGS_ENV_PREFIX,
     resolve_settings,
@@ -305,7 +306,9 @@ def served(command, port, env, log, bodies, clients, seconds, warmup_s=5.0) -> L
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bento", help="bento tag (default: the newest moderation-service)")
+    parser.add_argument(
+        "--bento", default=f"{BENTO_NAME}:latest", help="bento tag (default: the newest)"
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30.0, help="each load measurement")
     parser.add_argument("--soak-seconds", type=float, default=120.0)

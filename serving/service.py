@@ -2,7 +2,7 @@
 orders items for a review queue; concurrent requests share model calls (serving.batching).
 
 Which BentoML model it serves: the tag in ``$MODPIPE_MODEL_TAG`` if set, else the one the bento
-was built around (the ``model_tag`` bento argument that components.package records), else the
+was built around (the ``model_tag`` bento argument that the package step records), else the
 latest ``moderation-classifier``. Its limits and options are the bento's ``serving`` argument
 with ``MODPIPE_SERVE_<NAME>`` variables on top (serving.settings). The model loads once per
 worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components.modeling import ModerationModel
+from components.model.modeling import ModerationModel
 from serving.batching import MicroBatcher
 from serving.guard import RequestGuard
 from serving.settings import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from components.canonical import validate_model
 from components.config import ServingConfig
+from components.data.canonical import validate_model
 
 BENTO_MODEL_NAME = "moderation-classifier"
 BENTO_NAME = "moderation-service"  # the name in serving/bentofile.yaml

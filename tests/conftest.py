@@ -1,11 +1,15 @@
-"""Shared fixtures: paths to the real third-party data (read in place, never copied)."""
+"""Shared fixtures: paths to the real third-party data (read in place, never copied), small
+canonical datasets, and real object-store and MLflow servers on 127.0.0.1."""
 
+import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from components.canonical import Category, DatasetCard
+from components.data.canonical import Category, DatasetCard
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DAVIDSON_CSV = SHARED_DATA / "davidson" / "labeled_data.csv"
@@ -41,3 +45,58 @@ def spam_dataset(texts: list[str]) -> tuple[DatasetCard, pd.DataFrame]:
 @pytest.fixture
 def make_dataset():
     return spam_dataset
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",  # no credential lookups beyond this machine
+}
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """An S3-compatible store (moto's server) on 127.0.0.1 with one bucket; ``env`` holds the
+    variables a client needs to reach it (credentials and endpoint)."""
+    import boto3
+    from servers import free_port, running
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with running(command, f"{endpoint}/moto-api/", log, {**os.environ, **S3_CREDENTIALS}, 60):
+        env = {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "MLFLOW_S3_ENDPOINT_URL": endpoint}
+        s3 = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+        s3.create_bucket(Bucket="modpipe")
+        yield SimpleNamespace(endpoint=endpoint, bucket="modpipe", env=env, s3=s3)
+
+
+def _boto_credentials() -> dict:
+    return {
+        "aws_access_key_id": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+    }
+
+
+@pytest.fixture(scope="session")
+def tracking_server(object_store, tmp_path_factory):
+    """`mlflow server` on 127.0.0.1: SQLite backend, artifacts in the object store (clients
+    send them through the server and need no S3 credentials). Yields its URL."""
+    from servers import free_port, running
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "mlflow", "server"),
+        *("--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"),
+        *("--artifacts-destination", f"s3://{object_store.bucket}/mlartifacts"),
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **object_store.env}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with running(command, f"{url}/health", folder / "server.log", env, 120, cwd=folder):
+        yield url

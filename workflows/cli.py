@@ -53,8 +53,8 @@ def data_synth(
     rows: int = typer.Option(3600, min=3000, help="Number of rows."),
 ) -> None:
     """Write the deterministic synthetic demo corpus (marked as synthetic)."""
-    from components.synth import synthesize_corpus
-    from components.versioning import publish_dataset
+    from components.data.synth import synthesize_corpus
+    from components.data.versioning import publish_dataset
 
     card, frame = synthesize_corpus(seed=seed, rows=rows)
     _report_publication(publish_dataset(card, frame, output))
@@ -66,8 +66,8 @@ def data_pull(
     directory: Path = typer.Argument(DATA_DIR, help="DVC-tracked dataset folder."),
 ) -> None:
     """`dvc pull` the dataset; where the remote lacks it, regenerate it and push it."""
-    from components.synth import write_synthetic_dataset
-    from components.versioning import pull_dataset
+    from components.data.synth import write_synthetic_dataset
+    from components.data.versioning import pull_dataset
 
     console.print(pull_dataset(directory, regenerate=write_synthetic_dataset), markup=False)
 
@@ -89,8 +89,8 @@ def data_import(
     ),
 ) -> None:
     """Turn a public dataset into the canonical form and make it the folder's new DVC version."""
-    from components.importers import ColumnMapping, import_dataset
-    from components.versioning import publish_dataset
+    from components.data.importers import ColumnMapping, import_dataset
+    from components.data.versioning import publish_dataset
 
     labels = {}
     for pair in label:
@@ -117,7 +117,7 @@ def data_validate(
     ),
 ) -> None:
     """Run the Great Expectations suite; exit 1 if any expectation fails."""
-    from components.validate import ValidationSettings, validate_dataset
+    from components.data.validate import ValidationSettings, validate_dataset
 
     settings = ValidationSettings(
         min_positives=min_positives,
@@ -137,10 +137,24 @@ def data_validate(
 CONFIG_OPTION = typer.Option(Path("configs/demo.yaml"), "--config", "-c", help="Pipeline preset.")
 
 
+IMAGE_OPTION = typer.Option(
+    None, help="Container image for every step (default: the project's published image)."
+)
+PIPELINE_ROOT_OPTION = typer.Option(
+    None, help="Where KFP keeps the steps' artifacts on the cluster, e.g. s3://bucket/pipeline."
+)
+TRACKING_OPTION = typer.Option(
+    None, help="MLflow tracking server the pods reach (default: $MLFLOW_TRACKING_URI)."
+)
+
+
 @app.command("run")
 def run(
     config: Path = CONFIG_OPTION,
     host: str | None = typer.Option(None, help="Kubeflow Pipelines URL; default: run locally."),
+    image: str | None = IMAGE_OPTION,
+    pipeline_root: str | None = PIPELINE_ROOT_OPTION,
+    tracking_uri: str | None = TRACKING_OPTION,
 ) -> None:
     """Run the training pipeline: data -> validation -> fine-tuning -> registry -> bento."""
     from components.config import load_config
@@ -148,37 +162,49 @@ def run(
 
     pipeline_config = load_config(config)
     if host:
-        result = run_on_cluster(pipeline_config, host, config)
-        console.print(f"submitted: {result.url}\nMLflow parent run: {result.parent_run_id}")
+        result = run_on_cluster(pipeline_config, host, tracking_uri, image, pipeline_root)
+        console.print(f"submitted: {result.url}\nMLflow: {result.tracking_uri}")
         return
+    if image or pipeline_root or tracking_uri:
+        raise ModpipeError("--image, --pipeline-root and --tracking-uri are for --host runs")
     # Bound to the terminal now: while KFP runs, sys.stdout is redirected to the log file.
     progress = Console(file=sys.stdout, highlight=False)
     result = run_local(pipeline_config, config, show=progress.print)
     console.print(
         f"[bold green]pipeline finished[/] in {result.seconds:.0f} s\n"
         f"MLflow parent run: {result.parent_run_id} ({result.tracking_uri}; "
-        "'modpipe ui' shows it)\n"
-        f"bento: [bold]{result.bento_tag}[/]  (serve it: bentoml serve {result.bento_tag})"
+        "'modpipe ui' shows it)"
     )
+    verdict = (
+        "is the new champion"
+        if result.promoted
+        else "did not pass the gate (the reasons are in its register run)"
+    )
+    console.print(f"model version {result.model_version} {verdict}")
+    if result.bento_tag:
+        console.print(
+            f"served bento (the champion's): [bold]{result.bento_tag}[/], exported to "
+            f"{result.bento_uri}; 'modpipe serve' serves it"
+        )
+    else:
+        console.print("no champion yet, so nothing to serve")
 
 
 @app.command("compile")
 def compile_(
     config: Path = CONFIG_OPTION,
     output: Path = typer.Option(Path("moderation-pipeline.yaml"), "-o", "--output"),
-    image: str | None = typer.Option(None, help="Container image for every step."),
+    image: str | None = IMAGE_OPTION,
+    pipeline_root: str | None = PIPELINE_ROOT_OPTION,
+    tracking_uri: str | None = TRACKING_OPTION,
 ) -> None:
-    """Write the pipeline as KFP IR YAML for a Kubeflow Pipelines cluster."""
-    import os
-
+    """Write the pipeline as KFP IR YAML for a Kubeflow Pipelines cluster (or its UI)."""
     from components.config import load_config
-
-    pipeline_config = load_config(config)
-    if image:
-        os.environ["MODPIPE_IMAGE"] = image
     from workflows.runner import compile_pipeline
 
-    console.print(f"wrote {compile_pipeline(pipeline_config, output)}")
+    pipeline_config = load_config(config)
+    path = compile_pipeline(pipeline_config, output, image, pipeline_root, tracking_uri)
+    console.print(f"wrote {path}")
 
 
 @app.command("ui")
@@ -186,7 +212,7 @@ def ui(port: int = typer.Option(5000, help="Port on 127.0.0.1.")) -> None:
     """Start the MLflow UI on 127.0.0.1 for this project's tracking store."""
     import subprocess
 
-    from components.tracking import setup_tracking
+    from components.registry.tracking import setup_tracking
 
     uri = setup_tracking()
     console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)")
@@ -216,15 +242,16 @@ def evaluate(
     """Score a dataset with a model and print metrics as JSON (shared categories only)."""
     import json
 
-    from components.evaluate import score_dataset
+    from components.registry.scoring import score_dataset
 
     console.print_json(json.dumps(score_dataset(model, data, batch_size)))
 
 
 @app.command("serve")
 def serve(
-    tag: str | None = typer.Argument(
-        None, help="Bento tag; default: the newest moderation-service bento."
+    tag: str | None = typer.Argument(None, help="Bento tag; default: the champion's bento."),
+    source: str | None = typer.Option(
+        None, "--from", help="An exported bento (a .bento file or s3://...) to import and serve."
     ),
     port: int = typer.Option(3000, min=1, max=65535, help="Port on 127.0.0.1."),
     quantize: bool | None = typer.Option(
@@ -237,13 +264,18 @@ def serve(
 ) -> None:
     """Serve a packaged moderation service on 127.0.0.1 (Ctrl-C stops it).
 
-    Limits and options are the bento's unless these options or MODPIPE_SERVE_<NAME> say otherwise.
+    With no tag and no --from, the bento of the registry's champion (imported from the bento
+    store when this machine lacks it). Limits and options are the bento's unless these options
+    or MODPIPE_SERVE_<NAME> say otherwise.
     """
     import subprocess
 
-    from components.package import resolve_bento, serve_command
+    from components.registry.bentos import serve_command
     from serving.settings import resolve_settings, settings_env_name
+    from workflows.serving import served_bento
 
+    if tag and source:
+        raise ModpipeError("give a bento tag or --from URI, not both")
     chosen = {
         "quantize": quantize,
         "max_texts": max_texts,
@@ -254,10 +286,9 @@ def serve(
     env = {**os.environ}
     env.update({settings_env_name(k): str(v) for k, v in chosen.items() if v is not None})
     resolve_settings(None, env)  # a bad value fails here, in one line, not in the server log
-    bento = resolve_bento(tag)
-    console.print(f"serving {bento} at http://127.0.0.1:{port} (Ctrl-C stops it)")
-    command = serve_command(bento, port)
-    raise typer.Exit(subprocess.call(command, env=env))
+    bento, origin = served_bento(tag, source)
+    console.print(f"serving {bento} ({origin}) at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(serve_command(bento, port), env=env))
 
 
 def main() -> None:

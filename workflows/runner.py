@@ -1,24 +1,30 @@
 """Run the pipeline: locally through KFP's SubprocessRunner, or on a Kubeflow Pipelines cluster.
 
-Either way the CLI first opens the MLflow parent run, so every stage's run nests under it.
+Locally the CLI opens the MLflow parent run first (so a bad base model fails in a second) and
+the pipeline adopts it; on a cluster the pipeline opens its own. Its exit handler closes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.config import PipelineConfig
+import yaml
+
+from components.config import PipelineConfig, ui_parameters
 from components.errors import ModpipeError
-from components.kfp_support import ERROR_FILE_ENV
-from components.tracking import end_parent_run, setup_tracking, start_parent_run, tracking_uri
+from components.ops.support import ERROR_FILE_ENV
+from components.registry.tracking import create_parent_run, end_parent_run, setup_tracking
+from components.stages.package import SERVED_TAG
+from components.stages.run import check_tracking_uri
+from components.storage import absolute
 
 PIPELINE_ROOT = Path("runs") / "kfp"
 
@@ -27,7 +33,10 @@ PIPELINE_ROOT = Path("runs") / "kfp"
 class RunResult:
     parent_run_id: str
     tracking_uri: str
-    bento_tag: str | None = None
+    bento_tag: str | None = None  # the bento served after the run: the champion's
+    bento_uri: str | None = None  # where it was exported
+    promoted: bool = False
+    model_version: str | None = None
     seconds: float = 0.0
     url: str | None = None
 
@@ -67,17 +76,25 @@ class PipelineLog(io.TextIOBase):
         super().close()
 
 
-def _arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str) -> dict:
+def local_arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str = "") -> dict:
+    """The pipeline's arguments for a run on this machine: local paths made absolute, since
+    every step runs in a working directory of its own."""
+    values = ui_parameters(config)
+    if not config.data.repo:
+        values["dataset_path"] = str(Path(config.data.directory).resolve())
+    values["checkpoints"] = absolute(config.checkpoints)
+    values["bento_store"] = absolute(config.registry.bento_store)
     return {
         "config_json": config.model_dump_json(),
         "tracking_uri": tracking_uri,
         "parent_run_id": parent_run_id,
+        **values,
     }
 
 
 def _preflight(config: PipelineConfig) -> None:
     """Fail in a second, not after the data stages, on a base model that cannot load."""
-    from components.modeling import resolve_base_model
+    from components.model.modeling import resolve_base_model
 
     resolve_base_model(config.train.base_model)
     resolve_base_model(config.baseline.encoder)
@@ -91,12 +108,39 @@ def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[
         "base_model": config.train.base_model,
         "data.rev": config.data.rev or "workspace",
     }
-    run_id = start_parent_run(config.model_dump(mode="json"), params, run_name=config.name)
+    run_id = create_parent_run(
+        config.registry.experiment, config.model_dump(mode="json"), params, run_name=config.name
+    )
     return uri, run_id
 
 
+def _ensure_closed(run_id: str, error: str) -> None:
+    """The exit handler closes the run; if the runner died before it could, close it here."""
+    from mlflow import MlflowClient
+
+    if MlflowClient().get_run(run_id).info.status == "RUNNING":
+        end_parent_run(run_id, succeeded=False, error=error)
+
+
+def _outcome(run_id: str, uri: str, seconds: float) -> RunResult:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.log_metric(run_id, "pipeline.wall_seconds", seconds)
+    tags = client.get_run(run_id).data.tags
+    return RunResult(
+        run_id,
+        uri,
+        bento_tag=tags.get(SERVED_TAG),
+        bento_uri=tags.get(f"{SERVED_TAG}.uri"),
+        promoted=tags.get("gate.passed") == "true",
+        model_version=tags.get("model.version"),
+        seconds=seconds,
+    )
+
+
 def run_local(config: PipelineConfig, config_path: Path | None = None, show=print) -> RunResult:
-    """Run every stage as a local subprocess in this environment; returns the bento tag.
+    """Run every stage as a local subprocess in this environment.
 
     ``show`` gets a line per finished task; KFP's own (long) output goes to a log file.
     """
@@ -118,11 +162,13 @@ def run_local(config: PipelineConfig, config_path: Path | None = None, show=prin
     started = time.perf_counter()
     log = PipelineLog(log_path, show)
     try:
-        with contextlib.redirect_stdout(log):
-            task = build_pipeline(config)(**_arguments(config, uri, run_id))
+        with contextlib.redirect_stdout(log), warnings.catch_warnings():
+            # The local runner warns about every cluster-only setting (display names, images).
+            warnings.filterwarnings("ignore", module="kfp")
+            build_pipeline(config)(**local_arguments(config, uri, run_id))
     except RuntimeError as err:
-        end_parent_run(succeeded=False)
         cause = error_file.read_text(encoding="utf-8").strip()
+        _ensure_closed(run_id, cause or _plain(err))
         raise ModpipeError(
             (f"the pipeline failed in {cause}" if cause else f"the pipeline failed: {_plain(err)}")
             + f" (full log: {log_path})"
@@ -131,51 +177,72 @@ def run_local(config: PipelineConfig, config_path: Path | None = None, show=prin
         log.close()
         os.environ.pop(ERROR_FILE_ENV, None)
         error_file.unlink(missing_ok=True)
-    seconds = time.perf_counter() - started
-    import mlflow
-
-    mlflow.log_metric("pipeline.wall_seconds", seconds)
-    end_parent_run(succeeded=True)
-    return RunResult(run_id, uri, bento_tag=task.output, seconds=seconds)
+    return _outcome(run_id, uri, time.perf_counter() - started)
 
 
-def run_on_cluster(config: PipelineConfig, host: str, config_path: Path | None = None) -> RunResult:
-    """Submit the same pipeline to Kubeflow Pipelines at ``host``; returns the run's URL."""
+def cluster_tracking_uri(tracking_uri: str | None) -> str:
+    """The tracking server the cluster's pods log to: refused when it is a local store."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    check_tracking_uri(uri, submitting=True)
+    return uri
+
+
+def run_on_cluster(
+    config: PipelineConfig,
+    host: str,
+    tracking_uri: str | None = None,
+    image: str | None = None,
+    pipeline_root: str | None = None,
+) -> RunResult:
+    """Submit the compiled pipeline to Kubeflow Pipelines at ``host``; the pipeline opens (and
+    its exit handler closes) its own MLflow run. Returns the KFP run's URL."""
     import kfp
 
-    from workflows.pipeline import build_pipeline
-
-    if not tracking_uri().startswith(("http://", "https://", "databricks")):
-        raise ModpipeError(
-            f"cluster pods cannot reach the local MLflow store {tracking_uri()}: set "
-            "MLFLOW_TRACKING_URI to a tracking server they can reach"
-        )
-    uri, run_id = _open_parent_run(config, config_path)
-    try:
-        client = kfp.Client(host=host)
-        run = client.create_run_from_pipeline_func(
-            build_pipeline(config),
-            arguments=_arguments(config, uri, run_id),
-            experiment_name=config.registry.experiment,
-            run_name=config.name,
-        )
-    except Exception as err:  # kfp raises many kinds: connection, auth, API errors
-        end_parent_run(succeeded=False)
-        raise ModpipeError(f"cannot submit to Kubeflow Pipelines at {host}: {err}") from None
-    end_parent_run(succeeded=True)  # the cluster's stages add their nested runs later
-    return RunResult(run_id, uri, url=f"{host.rstrip('/')}/#/runs/details/{run.run_id}")
+    uri = cluster_tracking_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="modpipe-compile-") as work:
+        package = compile_pipeline(config, Path(work) / "pipeline.yaml", image, pipeline_root)
+        try:
+            client = kfp.Client(host=host)
+            run = client.create_run_from_pipeline_package(
+                str(package),
+                arguments={"tracking_uri": uri},
+                experiment_name=config.registry.experiment,
+                run_name=config.name,
+            )
+        except Exception as err:  # kfp raises many kinds: connection, auth, API errors
+            raise ModpipeError(f"cannot submit to Kubeflow Pipelines at {host}: {err}") from None
+    return RunResult("", uri, url=f"{host.rstrip('/')}/#/runs/details/{run.run_id}")
 
 
-def compile_pipeline(config: PipelineConfig, output: Path) -> Path:
-    """Write KFP IR YAML with this config as the default of ``config_json``."""
+def _set_image(package: Path, image: str) -> None:
+    """Every step of a compiled pipeline runs in ``image``."""
+    documents = list(yaml.safe_load_all(package.read_text(encoding="utf-8")))
+    for document in documents:
+        executors = document.get("deploymentSpec", {}).get("executors", {})
+        for executor in executors.values():
+            executor["container"]["image"] = image
+    package.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
+
+
+def compile_pipeline(
+    config: PipelineConfig,
+    output: Path,
+    image: str | None = None,
+    pipeline_root: str | None = None,
+    tracking_uri: str | None = None,
+) -> Path:
+    """Write KFP IR YAML whose parameters default to this preset's values."""
     from kfp import compiler
 
     from workflows.pipeline import build_pipeline
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {"tracking_uri": cluster_tracking_uri(tracking_uri)} if tracking_uri else {}
     compiler.Compiler().compile(
-        build_pipeline(config),
+        build_pipeline(config, pipeline_root),
         package_path=str(output),
-        pipeline_parameters={"config_json": json.dumps(config.model_dump(mode="json"))},
+        pipeline_parameters=parameters,
     )
+    if image:
+        _set_image(output, image)
     return output

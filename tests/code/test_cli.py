@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.canonical import read_dataset, write_dataset
+from components.data.canonical import read_dataset, write_dataset
 
 MODPIPE = [sys.executable, "-m", "workflows.cli"]
 

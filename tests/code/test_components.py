@@ -8,16 +8,19 @@ import textwrap
 import kfp.dsl
 import pytest
 
-from components.baseline import baseline_op
-from components.evaluate import evaluate_op
-from components.load_data import load_data_op
-from components.package import package_op
-from components.register import register_op
-from components.split import split_op
-from components.train import train_op
-from components.validate import validate_op
+from components.ops.baseline import baseline_op
+from components.ops.evaluate import evaluate_op
+from components.ops.load_data import load_data_op
+from components.ops.package import keep_champion_op, package_op
+from components.ops.register import register_op
+from components.ops.run import close_run_op, open_run_op
+from components.ops.split import split_op
+from components.ops.train import train_op
+from components.ops.validate import validate_op
 
 COMPONENTS = [
+    open_run_op,
+    close_run_op,
     load_data_op,
     validate_op,
     split_op,
@@ -26,6 +29,7 @@ COMPONENTS = [
     baseline_op,
     register_op,
     package_op,
+    keep_champion_op,
 ]
 # What KFP's generated module provides: `from kfp.dsl import *` and `from typing import *`.
 PROVIDED = set(dir(builtins)) | set(dir(kfp.dsl)) | {"NamedTuple", "List", "Dict"}

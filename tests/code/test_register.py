@@ -7,7 +7,10 @@ perfectly and any other random model is clearly worse, with no training.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,11 +20,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from components.canonical import Category, Taxonomy, label_column
+from components.data.canonical import Category, Taxonomy, label_column
 from components.errors import ModpipeError
-from components.evaluate import compute_metrics, label_matrix
-from components.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.register import (
+from components.model.metrics import compute_metrics, label_matrix
+from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
+from components.registry.models import (
     CHALLENGER,
     CHAMPION,
     GateConfig,
@@ -30,14 +33,14 @@ from components.register import (
     log_and_register,
     register_and_gate,
 )
-from components.tracking import (
+from components.registry.tracking import (
     STAGE_TAG,
+    create_parent_run,
     end_parent_run,
     flatten,
     git_commit,
     setup_tracking,
     stage_run,
-    start_parent_run,
 )
 
 MODEL = "test-moderation"
@@ -179,8 +182,7 @@ def test_a_file_that_is_not_a_database_is_a_modpipe_error(tmp_path, isolated_mlf
 def test_stage_runs_nest_under_the_parent_run(store):
     setup_tracking(store, experiment="pipeline")
     config = {"train": {"epochs": 2, "lr": 0.001}, "name": "demo"}
-    parent_id = start_parent_run(config, {"data.md5": "abc"}, run_name="demo")
-    end_parent_run()  # as if the stages ran in other processes
+    parent_id = create_parent_run("pipeline", config, {"data.md5": "abc"}, run_name="demo")
     mlflow.set_tracking_uri(None)
     with stage_run("train", parent_id, store) as run:
         mlflow.log_metric("loss", 0.5)
@@ -266,7 +268,9 @@ def registry(tmp_path_factory, empty_store):
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         setup_tracking(store)
-        parent_id = start_parent_run({"gate": GateConfig().model_dump()}, {}, "registry-test")
+        parent_id = create_parent_run(
+            "moderation-pipeline", {"gate": GateConfig().model_dump()}, {}, "registry-test"
+        )
         steps = []
         for name, model in (("good", good), ("worse", worse), ("good-again", good)):
             with stage_run("register", parent_id, store) as run:
@@ -285,7 +289,7 @@ def registry(tmp_path_factory, empty_store):
                     aliases={k: str(v) for k, v in aliases.items()},
                 )
             )
-        end_parent_run()
+        end_parent_run(parent_id, succeeded=True)
         mlflow.set_tracking_uri(None)
     return SimpleNamespace(
         steps=steps,
@@ -371,6 +375,35 @@ def test_the_registered_pyfunc_scores_a_text_column(registered):
     np.testing.assert_allclose(
         scores.to_numpy(), registered.good.predict_scores(TEXTS[:3]), atol=1e-6
     )
+
+
+# Loads the registered model with what its requirements lack made unimportable.
+LOAD_BLOCKED = """
+import importlib.abc, sys
+BLOCKED = {"kfp", "dvc", "great_expectations", "bentoml"}
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not in the model's requirements")
+sys.meta_path.insert(0, Blocker())
+import mlflow.pyfunc, pandas
+model = mlflow.pyfunc.load_model(sys.argv[1])
+print(model.predict(pandas.DataFrame({"text": ["hello", "buy now"]})).shape)
+print(sorted(name for name in BLOCKED if name in sys.modules))
+"""
+
+
+def test_the_registered_model_loads_without_kfp_dvc_gx_or_bentoml(registered):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registered.store}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_BLOCKED, f"models:/{MODEL}@{CHAMPION}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [f"(2, {len(TAXONOMY.names)})", "[]"]
 
 
 def test_registering_needs_an_active_run(registered):

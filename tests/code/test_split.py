@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from components.canonical import near_duplicate_key
+from components.data.canonical import near_duplicate_key
+from components.data.split import permute_training_labels, split_dataset
+from components.data.synth import synthesize_corpus
 from components.errors import ModpipeError
-from components.split import permute_training_labels, split_dataset
-from components.synth import synthesize_corpus
 
 
 @pytest.fixture(scope="module")

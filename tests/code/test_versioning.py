@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from components.canonical import read_dataset, write_dataset
+from components.data.canonical import read_dataset, write_dataset
+from components.data.versioning import directory_md5, publish_dataset, pull_dataset, recorded_md5
 from components.errors import ModpipeError
-from components.versioning import directory_md5, publish_dataset, pull_dataset, recorded_md5
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_pull_refuses_data_it_cannot_rebuild(dvc_repo, make_dataset):
 
 def test_seed_corpus_matches_the_committed_data_dvc(tmp_path):
     """The md5 recorded in data.dvc is exactly what `modpipe data synth` regenerates."""
-    from components.synth import write_synthetic_dataset
+    from components.data.synth import write_synthetic_dataset
 
     write_synthetic_dataset(tmp_path / "data")
     assert directory_md5(tmp_path / "data") == recorded_md5(REPO_ROOT / "data")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.canonical import load_taxonomy, read_dataset, write_dataset
+from components.data.canonical import load_taxonomy, read_dataset, write_dataset
+from components.data.importers import FORMATS, ColumnMapping, import_dataset
 from components.errors import ModpipeError
-from components.importers import FORMATS, ColumnMapping, import_dataset
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 OPENAI_SAMPLE = FIXTURES / "openai_moderation_sample.jsonl"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.canonical import (
+from components.data.canonical import (
     CARD_FILE,
     ROWS_FILE,
     label_column,
@@ -17,8 +17,13 @@ from components.canonical import (
     near_duplicate_key,
     read_dataset,
 )
+from components.data.synth import (
+    KINDS,
+    _add_label_noise,
+    synthesize_corpus,
+    write_synthetic_dataset,
+)
 from components.errors import ModpipeError
-from components.synth import KINDS, _add_label_noise, synthesize_corpus, write_synthetic_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # One regex per disguise the generator uses; plain English text matches none of them.
@@ -72,7 +77,9 @@ def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus):
 def test_written_bytes_do_not_depend_on_the_process_or_its_hash_seed(tmp_path):
     write_synthetic_dataset(tmp_path / "here")
     write_synthetic_dataset(tmp_path / "again")
-    script = "import sys; from components.synth import write_synthetic_dataset as w; w(sys.argv[1])"
+    script = (
+        "import sys; from components.data.synth import write_synthetic_dataset as w; w(sys.argv[1])"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "elsewhere")],
@@ -174,7 +181,7 @@ def test_near_duplicates_stay_under_three_percent(corpus):
 
 
 def test_the_corpus_passes_dataset_validation(corpus, tmp_path):
-    from components.validate import validate_frame
+    from components.data.validate import validate_frame
 
     card, frame = corpus
     report = validate_frame(card, frame, tmp_path)

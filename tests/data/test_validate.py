@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.canonical import (
+from components.data.canonical import (
     Category,
     DatasetCard,
     frame_from_records,
@@ -14,7 +14,7 @@ from components.canonical import (
     near_duplicate_key,
     write_dataset,
 )
-from components.validate import (
+from components.data.validate import (
     ValidationSettings,
     validate_dataset,
     validate_frame,

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from components.baseline import EmbeddingBaseline, SentenceEncoder
-from components.canonical import load_taxonomy
+from components.data.canonical import load_taxonomy
 from components.errors import ModpipeError
+from components.model.baseline import EmbeddingBaseline, SentenceEncoder
 
 TAXONOMY = load_taxonomy().subset(["violence", "spam"])
 VIOLENT = [

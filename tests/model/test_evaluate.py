@@ -5,15 +5,15 @@ import pandas as pd
 import pytest
 
 from components.errors import ModpipeError
-from components.evaluate import (
+from components.model.metrics import (
     choose_thresholds,
     compute_metrics,
     confusion_counts,
     expected_calibration_error,
     flat_metrics,
     label_matrix,
-    write_report,
 )
+from components.model.report import write_report
 
 CATEGORIES = ["hate", "spam"]
 NAN = np.nan

@@ -4,20 +4,19 @@ real MLflow store and BentoML store in a temporary folder, and `bentoml serve` o
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from mlflow import MlflowClient
+from servers import free_port, running
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny.yaml"
+CATEGORIES = {"hate", "harassment", "violence", "self_harm", "sexual", "spam"}  # the seed corpus's
 STAGES = {"load_data", "validate", "split", "train", "evaluate", "baseline", "register", "package"}
 
 pytestmark = pytest.mark.slow
@@ -102,9 +101,26 @@ def test_killed_training_fails_the_run_then_resumes_from_its_checkpoint(runs, st
     assert runs["resumed"].returncode == 0, runs["resumed"].stderr[-3000:]
     first, second = parent_runs(env)[:2]
     assert first.info.status == "FAILED"
-    train = children(env, second.info.run_id)["train"]
-    assert "resumed_from" in train.data.tags  # the tiny preset checkpoints every 10 steps
-    assert "'global_step': 10" in train.data.tags["resumed_from"]
+    assert first.data.tags["pipeline.error"].startswith("the train step failed")
+    # The task and its two retries, each killed 12 steps after it resumed from the last
+    # checkpoint (the tiny preset checkpoints every 10 steps); the rerun resumes from step 30.
+    assert resumed_steps(training_attempts(env, first)) == [None, 10, 20]
+    assert resumed_steps(training_attempts(env, second)) == [30]
+
+
+def training_attempts(env, parent) -> list:
+    return client(env).search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.stage = 'train'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def resumed_steps(attempts: list) -> list[int | None]:
+    steps = [
+        re.search(r"'global_step': (\d+)", r.data.tags.get("resumed_from", "")) for r in attempts
+    ]
+    return [int(found[1]) if found else None for found in steps]
 
 
 def test_run_tracks_every_stage_and_registers_the_champion(runs, stores):
@@ -143,51 +159,27 @@ def test_worse_model_stays_challenger_with_reasons(runs, stores):
     assert register.data.tags["gate.passed"] == "false"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+SERVED = re.compile(r"served bento \(the champion's\): (\S+),")
 
 
-def test_bentoml_serves_the_pipelines_bento(runs, stores):
+def test_modpipe_serve_serves_the_champions_bento_after_a_null_run(runs, stores, tmp_path):
+    """The gate decides: after the null model's run the served bento is still the first's."""
     _, env = stores
-    tag = re.search(r"bento: (\S+)", runs["resumed"].stdout).group(1)
+    first = SERVED.search(runs["resumed"].stdout).group(1)
+    assert SERVED.search(runs["null"].stdout).group(1) == first
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "workflows.cli", "serve", "--port", str(port)]
+    with running(command, f"{base}/readyz", tmp_path / "serve.log", env, cwd=REPO):
         answer = httpx.post(
             f"{base}/moderate", json={"input": ["hello there", "buy now"]}, timeout=30
         )
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        assert len(body["results"]) == 2
-        assert set(body["results"][0]["category_scores"]) == {
-            "hate",
-            "harassment",
-            "violence",
-            "self_harm",
-            "sexual",
-            "spam",
-        }
-        assert body["model_version"] == "1"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    assert f"serving {first}" in (tmp_path / "serve.log").read_text()
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["results"]) == 2
+    assert set(body["results"][0]["category_scores"]) == CATEGORIES
+    assert body["model_version"] == "1"
 
 
 def test_compile_writes_every_component_typed_artifacts_and_gpu_request(tmp_path, stores):
@@ -237,8 +229,8 @@ def test_bad_run_input_is_a_clear_error_and_registers_nothing(overrides, phrase,
 
 
 def test_dataset_failing_validation_stops_the_run(tmp_path):
-    from components.canonical import read_dataset, write_dataset
-    from components.synth import synthesize_corpus
+    from components.data.canonical import read_dataset, write_dataset
+    from components.data.synth import synthesize_corpus
 
     card, frame = synthesize_corpus(rows=400)
     frame.loc[frame.index[:30], "text"] = ""
@@ -267,20 +259,13 @@ def test_missing_mlflow_store_is_a_clear_error(tmp_path):
 
 def test_evaluate_scores_data_with_the_champion_and_the_bento(runs, stores):
     _, env = stores
-    tag = re.search(r"bento: (\S+)", runs["resumed"].stdout).group(1)
+    tag = SERVED.search(runs["resumed"].stdout).group(1)
     for model in ("models:/moderation-classifier@champion", tag):
         result = modpipe("evaluate", "--model", model, "--data", "data", env=env)
         assert result.returncode == 0, result.stderr[-2000:]
         report = json.loads(result.stdout)
         assert report["rows"] == 3600
-        assert set(report["per_category"]) == {
-            "hate",
-            "harassment",
-            "violence",
-            "self_harm",
-            "sexual",
-            "spam",
-        }
+        assert set(report["per_category"]) == CATEGORIES
         assert 0 <= report["macro"]["pr_auc"] <= 1
     missing = modpipe(
         "evaluate", "--model", "models:/moderation-classifier@nobody", "--data", "data", env=env
@@ -288,26 +273,11 @@ def test_evaluate_scores_data_with_the_champion_and_the_bento(runs, stores):
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
 
 
-def test_ui_serves_mlflow_on_loopback(stores):
+def test_ui_serves_mlflow_on_loopback(stores, tmp_path):
     _, env = stores
     port = free_port()
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "workflows.cli", "ui", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code
-            except httpx.TransportError:
-                time.sleep(1)
-        assert status == 200
-    finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=30)
+    command = [sys.executable, "-m", "workflows.cli", "ui", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with running(command, f"{url}/health", tmp_path / "ui.log", env, 90, REPO):
+        search = httpx.get(f"{url}/api/2.0/mlflow/experiments/search?max_results=5")
+        assert search.status_code == 200

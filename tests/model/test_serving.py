@@ -9,8 +9,6 @@ defaults and int8 quantisation.
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +23,13 @@ import numpy as np
 import pytest
 import torch
 from bentoml._internal.configuration.containers import BentoMLContainer
+from servers import free_port, running
 
-from components.canonical import Category, Taxonomy
 from components.config import ServingConfig
+from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
-from components.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.package import build_bento, package_model, save_bento_model, serve_command
+from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
+from components.registry.bentos import build_bento, package_model, save_bento_model, serve_command
 from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,
@@ -122,26 +121,6 @@ def bento_tag(model_tag) -> str:
     return tag
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"bentoml serve exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"bentoml serve not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
 def serving(command: list[str], port: int, log: Path, settings: dict[str, str]):
     """A server with MODPIPE_SERVE_* variables, stopped with its workers by process group."""
@@ -152,23 +131,10 @@ def serving(command: list[str], port: int, log: Path, settings: dict[str, str]):
     }
     env.update(settings)
     started = time.monotonic()
-    with open(log, "w") as log_file:
-        # its own session, so the whole process group (workers included) can be stopped
-        server = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(url, server, log)
+    url = f"http://127.0.0.1:{port}"
+    with running(command, f"{url}/readyz", log, env, READY_TIMEOUT_S):
         print(f"bentoml serve ready: {time.monotonic() - started:.1f} s")
         yield SimpleNamespace(url=url, log=log)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 @pytest.fixture(scope="module")

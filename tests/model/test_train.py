@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from components.canonical import REPO_ROOT, Category, Taxonomy, records_from_frame
+from components.data.canonical import REPO_ROOT, Category, Taxonomy, records_from_frame
 from components.errors import ModpipeError
-from components.modeling import (
+from components.model.modeling import (
     DEFAULT_BASE_MODEL,
     MODEL_CARD,
     TINY_BASE_MODEL,
@@ -23,7 +23,7 @@ from components.modeling import (
     build_classifier,
     resolve_base_model,
 )
-from components.train import (
+from components.model.training import (
     BEST_WEIGHTS_FILE,
     CHECKPOINT_FILE,
     STOP_AFTER_STEPS_ENV,
@@ -122,7 +122,7 @@ def cli_args(paths: dict, output: Path, *extra: str) -> list[str]:
 
 def run_cli(prefix: list[str], args: list[str], **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *prefix, "-m", "components.train", *args],
+        [sys.executable, *prefix, "-m", "components.model.training", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "OMP_NUM_THREADS": "1", **env},
         capture_output=True,

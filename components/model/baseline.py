@@ -6,19 +6,15 @@ labelled 0 for it). The score is ``sigmoid((sim_positive - sim_negative) / tempe
 lies in [0, 1], rises with evidence for the category and 0.5 means "equally close to both".
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
-from kfp.dsl import HTML, Dataset, Input, Metrics, Output
 from transformers import AutoModel, AutoTokenizer
 
-from components.canonical import Taxonomy, read_dataset
+from components.data.canonical import Taxonomy
 from components.errors import ModpipeError
-from components.evaluate import label_matrix
-from components.kfp_support import component
-from components.modeling import DEFAULT_BASE_MODEL, resolve_base_model
+from components.model.metrics import label_matrix
+from components.model.modeling import DEFAULT_BASE_MODEL, resolve_base_model
 
 DEFAULT_ENCODER = DEFAULT_BASE_MODEL  # the bundled offline all-MiniLM-L6-v2
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained with this length (sentence_bert_config.json)
@@ -158,49 +154,3 @@ class EmbeddingBaseline:
         vectors = self.encoder.encode(list(texts))
         margin = vectors @ self.positive_prototypes.T - vectors @ self.negative_prototypes.T
         return 1.0 / (1.0 + np.exp(-margin.astype(np.float64) / TEMPERATURE))
-
-
-def baseline_stage(config, splits_dir: Path, report_dir: Path) -> dict:
-    """Fit the zero/few-shot baseline on train; thresholds on validation; metrics on test."""
-    from components.evaluate import evaluate_scorer, write_report
-    from components.split import split_frames
-
-    card, frame = read_dataset(splits_dir)
-    parts = split_frames(frame)
-    baseline = EmbeddingBaseline(
-        card, encoder=config.baseline.encoder, shots=config.baseline.shots, seed=config.split.seed
-    ).fit(parts["train"])
-    result = evaluate_scorer(baseline.predict_scores, parts, card, config.evaluate)
-    kind = f"{config.baseline.shots}-shot" if config.baseline.shots else "zero-shot"
-    write_report(
-        result["y_true"],
-        result["scores"],
-        card.names,
-        result["thresholds"],
-        result["metrics"],
-        report_dir,
-        f"{config.name}: {kind} embedding baseline (no fine-tuning)",
-    )
-    return result
-
-
-@component
-def baseline_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    splits: Input[Dataset],
-    metrics: Output[Metrics],
-    report: Output[HTML],
-):
-    import tempfile
-    from pathlib import Path
-
-    from components.baseline import baseline_stage
-    from components.evaluate import log_evaluation
-    from components.kfp_support import stage
-
-    with stage("baseline", config_json, tracking_uri, parent_run_id) as config:
-        report_dir = Path(tempfile.mkdtemp(prefix="baseline-"))
-        result = baseline_stage(config, Path(splits.path), report_dir)
-        log_evaluation(result, metrics, report, report_dir, prefix="baseline.")

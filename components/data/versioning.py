@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from components.canonical import DatasetCard, write_dataset
+from components.data.canonical import DatasetCard, write_dataset
 from components.errors import ModpipeError
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from components.errors import ModpipeError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TAXONOMY = REPO_ROOT / "configs" / "taxonomy.yaml"
 CARD_FILE = "dataset.yaml"
 ROWS_FILE = "rows.jsonl"

@@ -17,12 +17,12 @@ from urllib.parse import urlparse
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import LifecycleStage, RunStatus
+from mlflow.entities import LifecycleStage, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 from sqlalchemy.exc import SQLAlchemyError
 
-from components.canonical import REPO_ROOT
+from components.data.canonical import REPO_ROOT
 from components.errors import ModpipeError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # relative to the working directory
@@ -46,6 +46,11 @@ def _local_store_path(uri: str) -> Path | None:
         # sqlite:///relative.db -> "/relative.db"; sqlite:////abs.db -> "//abs.db"
         return Path(parsed.path[1:]) if parsed.path.startswith("/") else Path(parsed.path)
     return Path(parsed.path if parsed.scheme == "file" else uri)
+
+
+def is_local_store(uri: str) -> bool:
+    """A SQLite file or a local folder: pods on a cluster cannot share it."""
+    return _local_store_path(uri) is not None
 
 
 def _absolute_uri(uri: str) -> str:
@@ -129,25 +134,47 @@ def flatten(config: dict) -> dict:
     return pd.json_normalize(config, sep=".").iloc[0].to_dict() if config else {}
 
 
-def start_parent_run(config: dict, params: dict, run_name: str | None = None) -> str:
-    """Open the pipeline's parent run in the current experiment (see :func:`setup_tracking`).
+def create_parent_run(
+    experiment: str, config: dict, params: dict, run_name: str, tags: dict | None = None
+) -> str:
+    """Open the pipeline's parent run in ``experiment`` (after :func:`setup_tracking`).
 
-    Logs the flattened config and ``params`` as run params, the config as ``config.json``
-    and the code's git commit. The run stays active in this process until
-    :func:`end_parent_run` (or interpreter exit, which marks it finished).
+    Logs the flattened config and ``params`` as run params, the config as ``config.json`` and
+    the code's git commit. The run is not this process's active run: it stays RUNNING until
+    :func:`end_parent_run`, whichever process (the exit handler's pod) calls it.
     """
+    client = MlflowClient()
     try:
-        run = mlflow.start_run(run_name=run_name, tags=_source_tags())
-        mlflow.log_params({**flatten(config), **params})
-        mlflow.log_dict(config, "config.json")
+        experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        run = client.create_run(
+            experiment_id, run_name=run_name, tags={**_source_tags(), **(tags or {})}
+        )
+        run_id = run.info.run_id
+        everything = {**flatten(config), **params}
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in everything.items()])
+        client.log_dict(run_id, config, "config.json")
     except MlflowException as err:
         raise ModpipeError(f"MLflow: cannot start the pipeline run: {err.message}") from None
-    return run.info.run_id
+    return run_id
 
 
-def end_parent_run(succeeded: bool = True) -> None:
-    """Close the active parent run as FINISHED, or FAILED when the pipeline failed."""
-    mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED if succeeded else RunStatus.FAILED))
+ERROR_TAG = "pipeline.error"
+
+
+def note_failure(run_id: str, error: str) -> None:
+    """The cause of a failed pipeline, on its run; the first cause noted stays."""
+    client = MlflowClient()
+    if ERROR_TAG not in client.get_run(run_id).data.tags:
+        client.set_tag(run_id, ERROR_TAG, error[:5000])
+
+
+def end_parent_run(run_id: str, succeeded: bool, error: str = "") -> None:
+    """Close the parent run as FINISHED, or FAILED (with the cause as a tag)."""
+    client = MlflowClient()
+    if error:
+        note_failure(run_id, error)
+    status = RunStatus.FINISHED if succeeded else RunStatus.FAILED
+    client.set_terminated(run_id, RunStatus.to_string(status))
 
 
 def _parent_experiment_id(parent_run_id: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.canonical import (
+from components.data.canonical import (
     MENTION_OR_URL,
     DatasetCard,
     frame_from_records,

@@ -5,7 +5,7 @@ One sigmoid output per category, trained with binary cross-entropy in which unkn
 (``pos_weight`` = negatives / positives in the train split, capped). After every epoch the
 model is scored on validation (macro PR-AUC over the categories with both classes there, or
 minus the validation loss when none has); the best epoch is saved as a
-:class:`~components.modeling.ModerationModel` and training stops after ``patience`` epochs
+:class:`~components.model.modeling.ModerationModel` and training stops after ``patience`` epochs
 without improvement.
 
 Checkpoints (``checkpoint_dir``): every ``checkpoint_every_steps`` optimizer steps and at every
@@ -19,7 +19,7 @@ as an uninterrupted run. A checkpoint with another fingerprint is ignored, with 
 Command line (frames are canonical rows JSONL files, as in a dataset's ``rows.jsonl``, or
 canonical dataset folders)::
 
-    python -m components.train --train T.jsonl --validation V.jsonl --taxonomy X.yaml \
+    python -m components.model.training --train T.jsonl --validation V.jsonl --taxonomy X.yaml \
         --config C.yaml --output DIR [--checkpoint-dir D] [--result R.json]
 
 It runs alone or under ``torchrun --nproc_per_node N``: one process per device (GPU
@@ -50,7 +50,6 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from kfp.dsl import Dataset, Input, Model, Output
 from pydantic import BaseModel
 from sklearn.metrics import average_precision_score
 from torch.nn.parallel import DistributedDataParallel
@@ -58,7 +57,8 @@ from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
-from components.canonical import (
+from components.config import TrainConfig
+from components.data.canonical import (
     Taxonomy,
     frame_from_records,
     label_column,
@@ -67,10 +67,8 @@ from components.canonical import (
     read_dataset,
     read_jsonl,
 )
-from components.config import TrainConfig
 from components.errors import ModpipeError
-from components.kfp_support import component
-from components.modeling import ModerationModel, build_classifier
+from components.model.modeling import ModerationModel, build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -585,123 +583,12 @@ def train_model(
     return trainer.finish(Path(output_dir))
 
 
-# --- the pipeline stage ------------------------------------------------------------------
-
-
-def _torchrun(
-    parts: dict,
-    taxonomy: Taxonomy,
-    config: TrainConfig,
-    processes: int,
-    output_dir: Path,
-    checkpoint_dir: Path,
-) -> TrainResult:
-    """Train with one DDP process per GPU, through torchrun and this module's command line."""
-    import json
-    import subprocess
-    import tempfile
-
-    import yaml
-
-    from components.canonical import DatasetCard, write_dataset
-
-    work = Path(tempfile.mkdtemp(prefix="ddp-"))
-    card = DatasetCard(name="split", source="pipeline", categories=taxonomy.categories)
-    for name in ("train", "validation"):
-        write_dataset(work / name, card, parts[name])
-    (work / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    (work / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.model_dump(mode="json")))
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc_per_node={processes}",
-        "-m",
-        "components.train",
-        "--train",
-        str(work / "train"),
-        "--validation",
-        str(work / "validation"),
-        "--taxonomy",
-        str(work / "taxonomy.yaml"),
-        "--config",
-        str(work / "config.yaml"),
-        "--output",
-        str(output_dir),
-        "--checkpoint-dir",
-        str(checkpoint_dir),
-        "--result",
-        str(work / "result.json"),
-    ]
-    if subprocess.run(command).returncode != 0:
-        raise ModpipeError(f"distributed training ({processes} processes) failed; see its log")
-    return TrainResult.model_validate(json.loads((work / "result.json").read_text()))
-
-
-def train_stage(config, splits_dir: Path, output_dir: Path, checkpoint_dir: Path) -> TrainResult:
-    """Fine-tune on the train split, early-stopping on validation; DDP when GPUs allow."""
-    from components.split import split_frames
-
-    card, frame = read_dataset(splits_dir)
-    parts = split_frames(frame)
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    processes = min(config.resources.gpus, gpus)
-    if processes > 1:
-        return _torchrun(parts, card, config.train, processes, output_dir, checkpoint_dir)
-    return train_model(
-        parts["train"],
-        parts["validation"],
-        card,
-        config.train,
-        output_dir,
-        checkpoint_dir,
-        progress=sys.stderr.isatty(),
-    )
-
-
-@component
-def train_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    splits: Input[Dataset],
-    model: Output[Model],
-):
-    from pathlib import Path
-
-    import mlflow
-
-    from components.kfp_support import stage
-    from components.train import train_stage
-
-    with stage("train", config_json, tracking_uri, parent_run_id) as config:
-        mlflow.log_params({f"train.{k}": v for k, v in config.train.model_dump().items()})
-        checkpoint_dir = Path(config.checkpoints) / config.name
-        result = train_stage(config, Path(splits.path), Path(model.path), checkpoint_dir)
-        for epoch in result.history:
-            step = int(epoch.get("epoch", 0))
-            mlflow.log_metrics(
-                {
-                    k: float(v)
-                    for k, v in epoch.items()
-                    if k != "epoch" and isinstance(v, (int, float))
-                },
-                step=step,
-            )
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "steps_run": result.steps_run})
-        if result.resumed_from:
-            mlflow.set_tag("resumed_from", str(result.resumed_from))
-    model.metadata.update(
-        {**splits.metadata, "base_model": config.train.base_model, "best_epoch": result.best_epoch}
-    )
-
-
 # --- command line ------------------------------------------------------------------------
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m components.train",
+        prog="python -m components.model.training",
         description="Fine-tune the moderation classifier (alone or under torchrun).",
     )
     parser.add_argument(

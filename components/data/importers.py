@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from components.canonical import (
+from components.data.canonical import (
     Category,
     DatasetCard,
     frame_from_records,

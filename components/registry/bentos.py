@@ -1,6 +1,6 @@
 """Package a trained moderation model for serving: a BentoML model, then a bento around it.
 
-The BentoML model holds the saved :class:`~components.modeling.ModerationModel` folder under
+The BentoML model holds the saved :class:`~components.model.modeling.ModerationModel` folder under
 :data:`MODEL_SUBDIR`, with its versions, metrics and thresholds as labels and metadata. The bento
 is built from ``serving/bentofile.yaml`` with the model tag as a bento argument, so the service
 it carries always loads that exact model version. Building needs no network.
@@ -22,16 +22,14 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 import bentoml  # noqa: E402  (after the tracking switch above)
 from bentoml._internal.configuration.containers import BentoMLContainer  # noqa: E402
-from kfp.dsl import Input, Model  # noqa: E402
 
-from components.canonical import REPO_ROOT  # noqa: E402
 from components.config import ServingConfig  # noqa: E402
+from components.data.canonical import REPO_ROOT  # noqa: E402
 from components.errors import ModpipeError  # noqa: E402
-from components.kfp_support import component  # noqa: E402
-from components.modeling import ModerationModel  # noqa: E402
+from components.model.modeling import ModerationModel  # noqa: E402
+from components.storage import absolute, is_remote, join  # noqa: E402
 from serving.settings import (  # noqa: E402
     BENTO_MODEL_NAME,
-    BENTO_NAME,
     MODEL_SUBDIR,
     MODEL_TAG_ARGUMENT,
     MODEL_TAG_ENV,
@@ -41,6 +39,7 @@ from serving.settings import (  # noqa: E402
 SERVING_DIR = REPO_ROOT / "serving"
 BENTOFILE = "bentofile.yaml"
 LABEL_KEYS = ("model_version", "dataset_version")
+ALREADY_STORED = re.compile(r"Item '([^']+)' already exists")
 
 
 def save_bento_model(model_dir: Path, metadata: dict) -> str:
@@ -161,14 +160,41 @@ def load_packaged_model(tag: str) -> ModerationModel:
     return ModerationModel.load(packaged_model_dir(tag))
 
 
-def resolve_bento(tag: str | None = None) -> str:
-    """The full tag of a bento in the store; with no tag, the newest moderation-service bento."""
-    wanted = tag or f"{BENTO_NAME}:latest"
+def resolve_bento(tag: str) -> str:
+    """The full tag of a bento in the local store."""
     try:
-        return str(bentoml.bentos.get(wanted).tag)
+        return str(bentoml.bentos.get(tag).tag)
     except (bentoml.exceptions.BentoMLException, ValueError):  # not found, or not a tag
-        hint = "list them with 'bentoml list'" if tag else "build one with 'modpipe run'"
-        raise ModpipeError(f"no bento {wanted!r} in {bentoml_home()}; {hint}") from None
+        raise ModpipeError(
+            f"no bento {tag!r} in {bentoml_home()}; list them with 'bentoml list'"
+        ) from None
+
+
+def export_bento(tag: str, store: str) -> str:
+    """``bentoml export`` the bento to ``store`` (a folder or, through fsspec, object storage
+    such as ``s3://bucket/prefix``); returns the URI of the archive."""
+    bento = bentoml.bentos.get(tag)
+    uri = join(absolute(store), f"{bento.tag.name}-{bento.tag.version}.bento")
+    if not is_remote(uri):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        bentoml.bentos.export_bento(bento.tag, uri)
+    except Exception as err:  # fsspec and botocore errors: one line naming the store
+        raise ModpipeError(f"cannot export {bento.tag} to {uri}: {err}") from None
+    return uri
+
+
+def import_bento(uri: str) -> str:
+    """The bento exported at ``uri``, imported into the local store unless it is there already;
+    returns its tag."""
+    try:
+        return str(bentoml.bentos.import_bento(uri).tag)
+    except bentoml.exceptions.BentoMLException as err:
+        if found := ALREADY_STORED.search(str(err)):
+            return found.group(1)
+        raise ModpipeError(f"cannot import the bento at {uri}: {err}") from None
+    except Exception as err:  # a missing file, an unreachable store, missing credentials
+        raise ModpipeError(f"cannot import the bento at {uri}: {err}") from None
 
 
 def serve_command(bento: str, port: int) -> list[str]:
@@ -179,37 +205,3 @@ def serve_command(bento: str, port: int) -> list[str]:
 
 def bentoml_home() -> str:
     return BentoMLContainer.bentoml_home.get()
-
-
-@component
-def package_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    model: Input[Model],
-    model_version: str,
-    dataset_version: str,
-) -> str:
-    """Returns the bento tag."""
-    import json
-    from pathlib import Path
-
-    import mlflow
-
-    from components.evaluate import METRICS_FILE
-    from components.kfp_support import stage
-    from components.package import package_model
-
-    with stage("package", config_json, tracking_uri, parent_run_id) as config:
-        metrics = json.loads((Path(model.path) / METRICS_FILE).read_text(encoding="utf-8"))
-        metadata = {
-            "model_name": config.registry.model_name,
-            "model_version": model_version,
-            "dataset_version": dataset_version,
-            "metrics": {k: v for k, v in metrics["macro"].items() if v is not None},
-        }
-        tag = package_model(Path(model.path), metadata, config.serving)
-        mlflow.set_tag("bento", tag)
-        if parent_run_id:
-            mlflow.MlflowClient().set_tag(parent_run_id, "bento", tag)
-    return tag

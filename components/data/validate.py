@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from kfp.dsl import HTML, Dataset, Input, Output
 from pydantic import BaseModel
 
-from components.canonical import (
+from components.config import ValidationSettings
+from components.data.canonical import (
     LABEL_PREFIX,
     SPLITS,
     DatasetCard,
@@ -25,9 +25,7 @@ from components.canonical import (
     near_duplicate_key,
     read_dataset,
 )
-from components.config import ValidationSettings
 from components.errors import ModpipeError
-from components.kfp_support import component
 
 # No internet here: keep GE usage analytics off; set before GE is imported, in case it reads it.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -335,36 +333,3 @@ def summary_html(report: ValidationReport) -> str:
         f"<html><body style='font-family:sans-serif'><h1>Validation {verdict}: "
         f"{html.escape(report.dataset)}, {report.rows:,} rows</h1>{table}</body></html>"
     )
-
-
-@component
-def validate_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    dataset: Input[Dataset],
-    report: Output[HTML],
-):
-    """Stops the run (with the report as an artifact) when an expectation fails."""
-    import tempfile
-    from pathlib import Path
-
-    import mlflow
-
-    from components.errors import ModpipeError
-    from components.kfp_support import stage
-    from components.validate import summary_html, validate_dataset
-
-    with stage("validate", config_json, tracking_uri, parent_run_id) as config:
-        reports_dir = Path(tempfile.mkdtemp(prefix="validation-"))
-        result = validate_dataset(Path(dataset.path), reports_dir, config.data.validation)
-        Path(report.path).write_text(summary_html(result), encoding="utf-8")
-        mlflow.log_artifacts(str(reports_dir), "validation")
-        mlflow.log_metrics(
-            {
-                "validation.success": float(result.success),
-                "validation.failed_expectations": len(result.failures),
-            }
-        )
-        if not result.success:
-            raise ModpipeError(f"the dataset failed validation:\n{result.summary()}")

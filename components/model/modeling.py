@@ -26,8 +26,8 @@ from transformers import (
     set_seed,
 )
 
-from components.canonical import Category, Taxonomy
 from components.config import DEFAULT_BASE_MODEL
+from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
 
 TINY_BASE_MODEL = "tiny-random-bert"

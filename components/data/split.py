@@ -5,22 +5,16 @@ never straddle two splits, and groups are stratified by their label combination,
 categories appear in every split. A dataset that already carries a ``split`` column keeps it.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from kfp.dsl import Dataset, Input, Output
 from sklearn.model_selection import StratifiedGroupKFold
 
-from components.canonical import (
+from components.data.canonical import (
     SPLITS,
     label_columns,
     near_duplicate_key,
-    read_dataset,
-    write_dataset,
 )
 from components.errors import ModpipeError
-from components.kfp_support import component
 
 RARE = "rare"
 
@@ -87,37 +81,3 @@ def permute_training_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     columns = label_columns(permuted)
     permuted.loc[rows, columns] = permuted.loc[rows, columns].iloc[order].to_numpy()
     return permuted
-
-
-def split_stage(config, dataset_dir: Path, output_dir: Path) -> dict[str, int]:
-    """Split the dataset folder into ``output_dir`` (same form, plus ``split``); row counts."""
-    card, frame = read_dataset(dataset_dir)
-    split = split_dataset(frame, config.validation_fraction, config.test_fraction, config.seed)
-    if config.permute_train_labels:
-        split = permute_training_labels(split, config.seed)
-    write_dataset(output_dir, card, split)
-    return {name: int((split["split"] == name).sum()) for name in SPLITS}
-
-
-@component
-def split_op(
-    config_json: str,
-    tracking_uri: str,
-    parent_run_id: str,
-    dataset: Input[Dataset],
-    splits: Output[Dataset],
-):
-    from pathlib import Path
-
-    import mlflow
-
-    from components.kfp_support import stage
-    from components.split import split_stage
-
-    with stage("split", config_json, tracking_uri, parent_run_id) as config:
-        counts = split_stage(config.split, Path(dataset.path), Path(splits.path))
-        mlflow.log_params(
-            {f"split.{key}": value for key, value in config.split.model_dump().items()}
-        )
-        mlflow.log_metrics({f"rows.{name}": count for name, count in counts.items()})
-    splits.metadata.update({**dataset.metadata, **counts})

@@ -1,0 +1,212 @@
+"""Evaluation metrics: thresholds for a target precision, and per-category figures.
+
+Everything here takes ``y_true`` (float [n, k], nan = unknown label) and ``scores``
+(float [n, k] in [0, 1]), so it works for any model: fine-tuned, baseline or a served one.
+Unknown labels are masked per category, never read as 0.
+"""
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+from components.data.canonical import Taxonomy, label_column
+from components.errors import ModpipeError
+
+METRIC_NAMES = ("precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
+DEFAULT_THRESHOLD = 0.5
+
+
+def label_matrix(frame: pd.DataFrame, categories: list[str]) -> np.ndarray:
+    """The ``label_<category>`` columns as float [n, k]; unknown (<NA>) becomes nan."""
+    missing = [c for c in categories if label_column(c) not in frame.columns]
+    if missing:
+        raise ModpipeError(f"the data has no labels for categories: {', '.join(missing)}")
+    columns = [frame[label_column(c)].astype("Float64") for c in categories]
+    return np.column_stack([c.to_numpy(dtype=float, na_value=np.nan) for c in columns])
+
+
+def check_shapes(y_true: np.ndarray, scores: np.ndarray, categories: list[str]) -> None:
+    if y_true.shape != scores.shape or y_true.ndim != 2 or y_true.shape[1] != len(categories):
+        raise ModpipeError(
+            f"labels {y_true.shape} and scores {scores.shape} must both be "
+            f"[rows, {len(categories)} categories]"
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ModpipeError("scores contain nan or infinite values")
+
+
+def known_labels(
+    y_true: np.ndarray, scores: np.ndarray, column: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (as int) and scores of one category, restricted to rows whose label is known."""
+    mask = ~np.isnan(y_true[:, column])
+    return y_true[mask, column].astype(int), scores[mask, column]
+
+
+def _f1_optimal_threshold(precision: np.ndarray, recall: np.ndarray, cuts: np.ndarray) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    return float(cuts[int(np.argmax(f1[:-1]))])
+
+
+def choose_thresholds(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    categories: list[str],
+    target_precision: dict[str, float],
+    fallback: dict[str, float],
+) -> dict[str, float]:
+    """Per category: the lowest threshold reaching the target precision (so the most recall).
+
+    Falls back to the F1-optimal threshold when no threshold reaches the target (or the
+    category has no target), and to ``fallback`` (the taxonomy default) when the category
+    has no known positives to learn from. Meant for the validation split.
+    """
+    check_shapes(y_true, scores, categories)
+    thresholds = {}
+    for column, category in enumerate(categories):
+        labels, category_scores = known_labels(y_true, scores, column)
+        if labels.sum() == 0:
+            thresholds[category] = float(fallback.get(category, DEFAULT_THRESHOLD))
+            continue
+        precision, recall, cuts = precision_recall_curve(labels, category_scores)
+        # precision[i] belongs to cuts[i] (predict score >= cut); the last point has no cut.
+        target = target_precision.get(category)
+        reaching = np.flatnonzero(precision[:-1] >= target) if target is not None else []
+        if len(reaching):
+            thresholds[category] = float(cuts[reaching[0]])
+        else:
+            thresholds[category] = _f1_optimal_threshold(precision, recall, cuts)
+    return thresholds
+
+
+def expected_calibration_error(
+    y_true_1d: np.ndarray, scores_1d: np.ndarray, bins: int = 10
+) -> float:
+    """Mean |observed positive rate - mean score| over equal-width score bins, weighted by size."""
+    y_true_1d, scores_1d = np.asarray(y_true_1d, float), np.asarray(scores_1d, float)
+    if len(scores_1d) == 0:
+        raise ModpipeError("expected calibration error needs at least one labelled row")
+    which_bin = np.clip((scores_1d * bins).astype(int), 0, bins - 1)
+    error = 0.0
+    for b in np.unique(which_bin):
+        in_bin = which_bin == b
+        error += in_bin.mean() * abs(y_true_1d[in_bin].mean() - scores_1d[in_bin].mean())
+    return float(error)
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def category_counts(labels: np.ndarray, category_scores: np.ndarray, threshold: float) -> dict:
+    predicted = category_scores >= threshold
+    positive = labels == 1
+    return {
+        "tp": int(np.sum(predicted & positive)),
+        "fp": int(np.sum(predicted & ~positive)),
+        "fn": int(np.sum(~predicted & positive)),
+        "tn": int(np.sum(~predicted & ~positive)),
+    }
+
+
+def confusion_counts(
+    y_true: np.ndarray, scores: np.ndarray, categories: list[str], thresholds: dict[str, float]
+) -> dict[str, dict[str, int]]:
+    """tp/fp/fn/tn per category at its threshold, over rows with a known label."""
+    check_shapes(y_true, scores, categories)
+    return {
+        category: category_counts(*known_labels(y_true, scores, column), thresholds[category])
+        for column, category in enumerate(categories)
+    }
+
+
+def _category_metrics(labels: np.ndarray, category_scores: np.ndarray, threshold: float) -> dict:
+    counts = category_counts(labels, category_scores, threshold)
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "roc_auc": float(roc_auc_score(labels, category_scores)) if both_classes else None,
+        "pr_auc": float(average_precision_score(labels, category_scores)) if both_classes else None,
+        "ece": expected_calibration_error(labels, category_scores) if len(labels) else None,
+        "support": int(labels.sum()),
+        "threshold": float(threshold),
+    }
+
+
+def _macro(per_category: dict[str, dict]) -> dict[str, float | None]:
+    macro = {}
+    for name in METRIC_NAMES:
+        defined = [m[name] for m in per_category.values() if m[name] is not None]
+        macro[name] = float(np.mean(defined)) if defined else None
+    return macro
+
+
+def compute_metrics(
+    y_true: np.ndarray, scores: np.ndarray, categories: list[str], thresholds: dict[str, float]
+) -> dict:
+    """Per-category and macro metrics; a metric is None where it is undefined.
+
+    AUCs need both classes among the known labels; precision needs a predicted positive,
+    recall a known positive. The macro average skips categories where a metric is None.
+    """
+    check_shapes(y_true, scores, categories)
+    per_category = {
+        category: _category_metrics(*known_labels(y_true, scores, column), thresholds[category])
+        for column, category in enumerate(categories)
+    }
+    return {"per_category": per_category, "macro": _macro(per_category)}
+
+
+def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """``{"hate.pr_auc": 0.8, "macro.f1": ...}`` for MLflow / KFP Metrics; None ones left out."""
+    sections = {**metrics["per_category"], "macro": metrics["macro"]}
+    return {
+        f"{prefix}{section}.{name}": float(value)
+        for section, values in sections.items()
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+# --- evaluating a scorer ----------------------------------------------------------------
+
+METRICS_FILE = "metrics.json"
+
+
+def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
+    """Thresholds chosen on validation to reach the target precision, metrics on test.
+
+    ``predict(texts) -> scores [n, k]`` in taxonomy order; ``config`` is an EvaluateConfig.
+    Returns ``{"thresholds", "metrics", "y_true", "scores"}`` (the last two on test).
+    """
+    categories = taxonomy.names
+    targets = {c: config.per_category_precision.get(c, config.target_precision) for c in categories}
+    fallback = {c.name: c.threshold for c in taxonomy.categories}
+    validation = parts["validation"]
+    thresholds = choose_thresholds(
+        label_matrix(validation, categories),
+        predict(validation["text"].tolist()),
+        categories,
+        targets,
+        fallback,
+    )
+    y_true = label_matrix(parts["test"], categories)
+    scores = predict(parts["test"]["text"].tolist())
+    metrics = compute_metrics(y_true, scores, categories, thresholds)
+    return {"thresholds": thresholds, "metrics": metrics, "y_true": y_true, "scores": scores}
+
+
+def flag_confusion(y_true: np.ndarray, scores: np.ndarray, thresholds: list[float]) -> list:
+    """2x2 [[safe->safe, safe->flagged], [harmful->safe, harmful->flagged]] for the overall
+    decision (flagged = any category over its threshold), on rows with no unknown label."""
+    known = ~np.isnan(y_true).any(axis=1)
+    truth = (y_true[known] == 1).any(axis=1)
+    flagged = (scores[known] >= np.asarray(thresholds)).any(axis=1)
+    return [
+        [int((~truth & ~flagged).sum()), int((~truth & flagged).sum())],
+        [int((truth & ~flagged).sum()), int((truth & flagged).sum())],
+    ]

@@ -1,0 +1,57 @@
+"""Evaluate: thresholds chosen on validation, metrics and a report on test; the fine-tuned
+model is saved again with its thresholds and metrics. The baseline stage logs the same way."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from components.config import PipelineConfig
+from components.data.canonical import read_dataset
+from components.data.split import split_frames
+from components.model.metrics import METRICS_FILE, evaluate_scorer, flat_metrics
+from components.model.modeling import ModerationModel
+from components.model.report import write_report
+
+
+def log_evaluation(result: dict, report_dir: Path, report_path: Path, prefix: str = "") -> dict:
+    """The figures and plots to MLflow, the report page to ``report_path``; the flat metrics."""
+    flat = flat_metrics(result["metrics"], prefix)
+    mlflow.log_metrics(flat)
+    mlflow.log_dict(result["thresholds"], "thresholds.json")
+    mlflow.log_artifacts(str(report_dir), "report")
+    shutil.copy(Path(report_dir) / "report.html", report_path)
+    return flat
+
+
+def evaluate_stage(
+    config: PipelineConfig, model_dir: Path, splits_dir: Path, output_dir: Path, report_path: Path
+) -> dict:
+    """Pick thresholds, score the test split, save the model with its thresholds and metrics.
+
+    Returns ``{"thresholds", "metrics", "y_true", "scores", "flat"}``.
+    """
+    model = ModerationModel.load(model_dir)
+    parts = split_frames(read_dataset(splits_dir)[1])
+    result = evaluate_scorer(
+        lambda texts: model.predict_scores(texts, config.evaluate.batch_size),
+        parts,
+        model.taxonomy,
+        config.evaluate,
+    )
+    model.thresholds = result["thresholds"]
+    model.save(output_dir)
+    (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
+    report_dir = Path(tempfile.mkdtemp(prefix="evaluation-"))
+    write_report(
+        result["y_true"],
+        result["scores"],
+        model.categories,
+        result["thresholds"],
+        result["metrics"],
+        report_dir,
+        f"{config.name}: fine-tuned {model.base_model}",
+    )
+    return {**result, "flat": log_evaluation(result, report_dir, report_path)}
