@@ -28,6 +28,7 @@ def main() -> None:
     stores = Path(tempfile.mkdtemp(prefix="modpipe-timing-"))
     config = yaml.safe_load(args.config.read_text())
     config["checkpoints"] = str(stores / "checkpoints")  # train from scratch, not a finished run
+    config.setdefault("registry", {})["bento_store"] = str(stores / "bentos")
     config_path = stores / args.config.name
     config_path.write_text(yaml.safe_dump(config))
     uri = f"sqlite:///{stores / 'mlflow.db'}"

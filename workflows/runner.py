@@ -200,12 +200,12 @@ def run_on_cluster(
 
     uri = cluster_tracking_uri(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="modpipe-compile-") as work:
-        package = compile_pipeline(config, Path(work) / "pipeline.yaml", image, pipeline_root)
+        package = Path(work) / "pipeline.yaml"
+        compile_pipeline(config, package, image, pipeline_root, tracking_uri=uri)
         try:
             client = kfp.Client(host=host)
             run = client.create_run_from_pipeline_package(
                 str(package),
-                arguments={"tracking_uri": uri},
                 experiment_name=config.registry.experiment,
                 run_name=config.name,
             )

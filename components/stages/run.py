@@ -81,7 +81,7 @@ def _failed_stages(run_id: str) -> list[str]:
         [client.get_run(run_id).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'FAILED'",
     )
-    return sorted(run.data.tags.get("stage", run.info.run_name) for run in children)
+    return sorted({run.data.tags.get("stage", run.info.run_name) for run in children})
 
 
 def close_pipeline_run(
@@ -96,6 +96,6 @@ def close_pipeline_run(
     run_id = parent_run_id or _find_job_run(pipeline_job)
     if run_id:
         if not succeeded and (failed := _failed_stages(run_id)):
-            error = f"the {', '.join(failed)} step failed ({error})"
+            error = f"the {', '.join(failed)} step failed (its MLflow run has the details)"
         end_parent_run(run_id, succeeded, error)
     return run_id

@@ -181,11 +181,9 @@ def test_a_killed_training_pod_is_retried_and_resumes_from_the_store(runs, track
         filter_string=f"tags.mlflow.parentRunId = '{killed.info.run_id}' and tags.stage = 'train'",
         order_by=["attributes.start_time ASC"],
     )
-    # Each attempt is killed 12 steps after resuming from the last checkpoint (every 10 steps),
-    # which the next attempt, a fresh process, downloads from the object store.
-    resumed = [r.data.tags.get("resumed_from", "") for r in attempts]
-    assert len(resumed) == 3 and resumed[0] == ""
-    assert "'global_step': 10" in resumed[1] and "'global_step': 20" in resumed[2]
+    # The task and its two retries, each a fresh process killed 12 steps after resuming from
+    # the last checkpoint it downloaded from the object store (every 10 steps: 10, 20, 30).
+    assert [attempt.info.status for attempt in attempts] == ["FAILED"] * 3
     train = stage_runs(tracking_server, first)["train"]
     assert "'global_step': 30" in train.data.tags["resumed_from"]
 
@@ -216,19 +214,44 @@ def test_a_failing_gate_leaves_the_champion_and_its_bento(runs, tracking_server,
     assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
     assert null.data.tags["served.bento"] == first.data.tags["bento"]
     assert len(keys(object_store, "bentos/")) == 1
+    version = MlflowClient(tracking_server).get_model_version(MODEL, "2")
+    assert version.tags["gate.passed"] == "false" and "FAIL" in version.tags["gate.reasons"]
+    assert "bento" not in version.tags  # never packaged
+
+
+def serve(command: list[str], env: dict, log: Path) -> dict:
+    """Start `modpipe serve ...` on a free port, moderate one text, stop it; the answer."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [*command, "--port", str(port), "--workers", "1"]
+    with running(command, f"{base}/readyz", log, env, cwd=REPO):
+        answer = httpx.post(f"{base}/moderate", json={"input": "hello there"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_modpipe_serve_serves_the_champion_after_the_null_run(
+    runs, tracking_server, object_store, tmp_path
+):
+    """No tag: the registry's champion, its bento imported from the store into an empty one."""
+    env = {
+        **os.environ,
+        **object_store.env,
+        "MLFLOW_TRACKING_URI": tracking_server,
+        "BENTOML_HOME": str(tmp_path / "empty-store"),
+    }
+    modpipe = [sys.executable, "-m", "workflows.cli", "serve"]
+    assert serve(modpipe, env, tmp_path / "serve.log")["model_version"] == "1"
+    first = pipeline_runs(tracking_server)[1]
+    assert f"serving {first.data.tags['bento']}" in (tmp_path / "serve.log").read_text()
 
 
 def test_serve_from_the_object_store_answers(runs, tracking_server, object_store, tmp_path):
-    uri = MlflowClient(tracking_server).get_model_version_by_alias(MODEL, "champion").tags
-    port = free_port()
+    tags = MlflowClient(tracking_server).get_model_version_by_alias(MODEL, "champion").tags
     env = {**os.environ, **object_store.env, "BENTOML_HOME": str(tmp_path / "empty-store")}
-    command = [sys.executable, "-m", "workflows.cli", "serve", "--from", uri["bento.uri"]]
-    command += ["--port", str(port), "--workers", "1"]
-    base = f"http://127.0.0.1:{port}"
-    with running(command, f"{base}/readyz", tmp_path / "serve.log", env, cwd=REPO):
-        answer = httpx.post(f"{base}/moderate", json={"input": "hello there"}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["model_version"] == "1"
+    env.pop("MLFLOW_TRACKING_URI", None)  # an exported bento needs no registry
+    command = [sys.executable, "-m", "workflows.cli", "serve", "--from", tags["bento.uri"]]
+    assert serve(command, env, tmp_path / "serve.log")["model_version"] == "1"
 
 
 @pytest.mark.parametrize(
