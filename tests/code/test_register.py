@@ -48,8 +48,10 @@ MODEL = "test-moderation"
 
 @pytest.fixture
 def isolated_mlflow(monkeypatch):
-    """No tracking URI from the environment, and none left behind for other tests."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    """No tracking URI from the environment, and none left behind for other tests (MLflow's
+    set_tracking_uri exports one; monkeypatch restores the variable as it found it)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
     yield
     while mlflow.active_run():
         mlflow.end_run()

@@ -158,9 +158,10 @@ def server_url(server) -> str:
 
 @pytest.fixture(scope="module")
 def quantized_server(bento_tag, bentoml_home, tmp_path_factory):
-    """`modpipe serve --quantize` of the newest bento: its own settings (the defaults), int8."""
+    """`modpipe serve TAG --quantize`: the bento's own settings (the defaults), int8."""
     port = free_port()
-    command = [sys.executable, "-m", "workflows.cli", "serve", "--port", str(port), "--quantize"]
+    command = [sys.executable, "-m", "workflows.cli", "serve", bento_tag]
+    command += ["--port", str(port), "--quantize"]
     log = tmp_path_factory.mktemp("serve-int8") / "serve.log"
     with serving(command, port, log, {}) as served:
         yield served
@@ -196,7 +197,7 @@ def test_bento_pins_its_model_sources_and_cpu_torch(bento_tag, model_tag):
     assert bento.info.args[SERVING_ARGUMENT] == ServingConfig().model_dump()
     assert [str(m.tag) for m in bento.info.all_models] == [model_tag]
     source = Path(bento.path) / "src"
-    assert (source / "components" / "modeling.py").is_file()
+    assert (source / "components" / "model" / "modeling.py").is_file()
     assert (source / "serving" / "service.py").is_file()
     python_env = Path(bento.path) / "env" / "python"
     assert not (python_env / "requirements.lock.txt").exists()
