@@ -43,12 +43,7 @@ def _storage_error(url: str, err: Exception) -> ModpipeError:
     return ModpipeError(f"object storage {url}: {reason}")
 
 
-def upload(path: Path, url: str) -> None:
-    """Copy a local file to ``url`` (a remote URL or a local path)."""
-    if not is_remote(url):
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, url)
-        return
+def _upload(path: Path, url: str) -> None:
     fs, remote = _filesystem(url)
     try:
         fs.put_file(str(path), remote)
@@ -56,22 +51,14 @@ def upload(path: Path, url: str) -> None:
         raise _storage_error(url, err) from None
 
 
-def download(url: str, path: Path) -> bool:
-    """Copy ``url`` to a local file; False when there is nothing at ``url``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not is_remote(url):
-        if not Path(url).is_file():
-            return False
-        shutil.copyfile(url, path)
-        return True
+def _download(url: str, path: Path) -> None:
+    """Copy ``url`` to a local file, if there is one at ``url``."""
     fs, remote = _filesystem(url)
     try:
-        if not fs.exists(remote):
-            return False
-        fs.get_file(remote, str(path))
+        if fs.exists(remote):
+            fs.get_file(remote, str(path))
     except Exception as err:
         raise _storage_error(url, err) from None
-    return True
 
 
 def _changed_files(folder: Path, seen: dict[str, float]) -> list[Path]:
@@ -96,14 +83,14 @@ def mirrored_folder(location: str, names: tuple[str, ...]) -> Iterator[Path]:
         return
     folder = Path(tempfile.mkdtemp(prefix="modpipe-mirror-"))
     for name in names:
-        download(join(location, name), folder / name)
+        _download(join(location, name), folder / name)
     seen: dict[str, float] = {}
     _changed_files(folder, seen)  # what was downloaded is already there
     stop = threading.Event()
 
     def sync() -> None:
         for path in _changed_files(folder, seen):
-            upload(path, join(location, path.name))
+            _upload(path, join(location, path.name))
 
     def keep_syncing() -> None:
         while not stop.wait(MIRROR_SECONDS):

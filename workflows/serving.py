@@ -5,19 +5,9 @@ from __future__ import annotations
 from components.errors import ModpipeError
 
 
-def _local_or_imported(tag: str, uri: str) -> tuple[str, str]:
-    from components.registry.bentos import import_bento, resolve_bento
-
-    try:
-        return resolve_bento(tag), "the champion's bento"
-    except ModpipeError:
-        if not uri:
-            raise
-    return import_bento(uri), f"the champion's bento, imported from {uri}"
-
-
 def served_bento(tag: str | None, source: str | None) -> tuple[str, str]:
-    """The bento tag to serve and where it came from, in words."""
+    """The bento tag to serve and where it came from, in words. The champion's bento is
+    imported from the bento store when this machine's BentoML store lacks it."""
     from components.registry.bentos import import_bento, resolve_bento
 
     if tag:
@@ -28,4 +18,10 @@ def served_bento(tag: str | None, source: str | None) -> tuple[str, str]:
     from components.registry.tracking import setup_tracking
 
     setup_tracking()
-    return _local_or_imported(*champion_bento())
+    tag, uri = champion_bento()
+    try:
+        return resolve_bento(tag), "the champion's bento"
+    except ModpipeError:
+        if not uri:
+            raise
+    return import_bento(uri), f"the champion's bento, imported from {uri}"

@@ -34,11 +34,7 @@ def package_stage(
     tag = package_model(Path(model_dir), metadata, config.serving)
     uri = export_bento(tag, config.registry.bento_store)
     record_bento(config.registry.model_name, model_version, tag, uri)
-    tags = {"bento": tag, "bento.uri": uri, SERVED_TAG: tag, f"{SERVED_TAG}.uri": uri}
-    mlflow.set_tags(tags)
-    if parent_run_id:
-        for key, value in tags.items():
-            mlflow.MlflowClient().set_tag(parent_run_id, key, value)
+    _tag_runs({"bento": tag, "bento.uri": uri, **_served(tag, uri)}, parent_run_id)
     return {"tag": tag, "uri": uri}
 
 
@@ -50,9 +46,18 @@ def keep_champion_stage(config: PipelineConfig, parent_run_id: str) -> dict[str,
     except ModpipeError as err:
         mlflow.set_tag("served", f"nothing: {err}")
         return None
-    served = {SERVED_TAG: tag, f"{SERVED_TAG}.uri": uri}
-    mlflow.set_tags(served)
-    if parent_run_id:
-        for key, value in served.items():
-            mlflow.MlflowClient().set_tag(parent_run_id, key, value)
+    _tag_runs(_served(tag, uri), parent_run_id)
     return {"tag": tag, "uri": uri}
+
+
+def _served(tag: str, uri: str) -> dict[str, str]:
+    return {SERVED_TAG: tag, f"{SERVED_TAG}.uri": uri}
+
+
+def _tag_runs(tags: dict[str, str], parent_run_id: str) -> None:
+    """The tags on this stage's run and on the pipeline's."""
+    mlflow.set_tags(tags)
+    if parent_run_id:
+        client = mlflow.MlflowClient()
+        for key, value in tags.items():
+            client.set_tag(parent_run_id, key, value)
