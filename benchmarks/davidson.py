@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+from tfidf import tfidf_logistic_regression  # benchmarks/, the script's own folder
 
 from components.config import EvaluateConfig
 from components.data.importers import import_dataset
@@ -36,20 +35,6 @@ def three_class_macro_f1(y_true: np.ndarray, scores: np.ndarray) -> float:
     neither = (1 - scores[:, 0]) * (1 - scores[:, 1])
     predicted = np.argmax(np.column_stack([scores, neither]), axis=1)
     return float(f1_score(truth, predicted, average="macro"))
-
-
-def tfidf_logistic_regression(train, categories):
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    features = vectorizer.fit_transform(train["text"])
-    models = [
-        LogisticRegression(max_iter=2000, class_weight="balanced").fit(
-            features, train[f"label_{name}"].astype(int)
-        )
-        for name in categories
-    ]
-    return lambda texts: np.column_stack(
-        [m.predict_proba(vectorizer.transform(texts))[:, 1] for m in models]
-    )
 
 
 def summarise(name: str, result: dict, seconds: float) -> dict:

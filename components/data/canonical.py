@@ -1,9 +1,12 @@
 """The canonical moderation dataset: its taxonomy, its rows, and how they sit on disk.
 
 A dataset is a folder with two files:
-- ``dataset.yaml``: the card (name, source, whether it is synthetic) and its own taxonomy;
+- ``dataset.yaml``: the card (name, source, whether it is synthetic, and for a public dataset
+  its licence, citation and URLs) and its own taxonomy;
 - ``rows.jsonl``: one row a line: ``id``, ``text``, ``labels`` ({category: 1 | 0 | null}),
-  ``source``, optional ``agreement`` (0-1), ``rationale`` and ``split``.
+  ``source``, optional ``agreement`` (0-1), ``soft_labels`` ({category: share of annotators,
+  0-1}), ``rationale``, ``context`` (the turns before the text: [{speaker, text}], oldest
+  first), ``identity`` (the identity term a bias test sentence is about) and ``split``.
 
 A null label means *unknown*: it stays missing (pandas ``<NA>``) all the way to training and
 metrics, where it is masked, never read as 0. In memory, labels are columns ``label_<name>``.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 from pathlib import Path
 from typing import Literal
@@ -31,6 +35,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 LABEL_PREFIX = "label_"
 BASE_COLUMNS = ["id", "text", "source", "agreement", "rationale"]
 SPLITS = ("train", "validation", "test")
+# Optional row fields, in the order they are written.
+OPTIONAL_FIELDS = ("agreement", "soft_labels", "rationale", "context", "identity", "split")
+SHARE_DECIMALS = 4  # agreement and soft labels on disk
+PROVENANCE = ("licence", "citation", "urls")  # card fields written only when set
 
 # Near-duplicate key: removed before comparing texts.
 MENTION_OR_URL = re.compile(r"@\w+|(?:https?://|www\.)\S+")
@@ -70,6 +78,10 @@ class DatasetCard(Taxonomy):
     source: str
     synthetic: bool = False
     description: str = ""
+    # Where a public dataset came from (filled from the catalogue by `modpipe data fetch`).
+    licence: str | None = None
+    citation: str | None = None
+    urls: list[str] = []
 
 
 def validate_model(raw, model: type[BaseModel], origin: str) -> BaseModel:
@@ -197,7 +209,7 @@ def frame_from_records(records: list[dict]) -> pd.DataFrame:
 def records_from_frame(frame: pd.DataFrame, categories: list[str]) -> list[dict]:
     """The inverse of :func:`frame_from_records`, with a fixed key order for stable bytes."""
     records = []
-    optional = [c for c in ("agreement", "rationale", "split") if c in frame.columns]
+    optional = [c for c in OPTIONAL_FIELDS if c in frame.columns]
     for row in frame.to_dict(orient="records"):
         record = {"id": str(row["id"]), "text": row["text"], "labels": {}}
         for name in categories:
@@ -205,18 +217,34 @@ def records_from_frame(frame: pd.DataFrame, categories: list[str]) -> list[dict]
             record["labels"][name] = None if pd.isna(value) else int(value)
         record["source"] = row["source"]
         for key in optional:
-            value = row[key]
-            if value is not None and not pd.isna(value):
-                record[key] = round(float(value), 4) if key == "agreement" else value
+            if not is_missing(row[key]):
+                record[key] = _rounded(key, row[key])
         records.append(record)
     return records
+
+
+def is_missing(value) -> bool:
+    """None, NaN or <NA>. Unlike pd.isna, a list or a dict (a row's context) is never missing."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _rounded(key: str, value):
+    """Shares to SHARE_DECIMALS places, for stable bytes; other fields as they are."""
+    if key == "agreement":
+        return round(float(value), SHARE_DECIMALS)
+    if key == "soft_labels" and isinstance(value, dict):
+        return {name: round(float(share), SHARE_DECIMALS) for name, share in value.items()}
+    return value
 
 
 def write_dataset(directory: Path, card: DatasetCard, frame: pd.DataFrame) -> Path:
     """Write card and rows; the bytes depend only on the content (DVC md5s stay stable)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    card_text = yaml.safe_dump(card.model_dump(), sort_keys=False, allow_unicode=True, width=100)
+    unset = {key for key in PROVENANCE if not getattr(card, key)}  # older cards keep their bytes
+    card_text = yaml.safe_dump(
+        card.model_dump(exclude=unset), sort_keys=False, allow_unicode=True, width=100
+    )
     (directory / CARD_FILE).write_text(card_text, encoding="utf-8")
     with open(directory / ROWS_FILE, "w", encoding="utf-8", newline="\n") as out:
         for record in records_from_frame(frame, card.names):

@@ -5,18 +5,27 @@ URL + rev + path and read with DVC's own filesystem (git for the ``.dvc`` file, 
 remote, e.g. object storage, for the content). On one machine the workspace folder is the
 embedded default: pulled from the remote, or the seed corpus rebuilt, when it is missing.
 
-The version (DVC's md5 of the folder) travels with the data to every later stage and to MLflow.
+A training mixture (``data.sources``) fetches each source the same way (a catalogue dataset the
+workspace lacks comes from the catalogue) and merges them (:mod:`components.data.mixture`).
+
+The version (DVC's md5 of the folder; for a mixture, every source's md5 and rev) travels with
+the data to every later stage, to MLflow, into the bento and into every answer.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
-from components.config import DataConfig
-from components.data.canonical import read_dataset, write_dataset
-from components.data.versioning import directory_md5, find_dvc_repo, pull_dataset
+from components.config import DataConfig, SourceConfig
+from components.data.canonical import CARD_FILE, ROWS_FILE, read_card, read_dataset, write_dataset
+from components.data.catalogue import fetch_entry
+from components.data.mixture import LoadedSource, build_mixture, run_taxonomy, version_of
+from components.data.versioning import directory_md5, dvc_file, find_dvc_repo, pull_dataset
 from components.errors import ModpipeError
+
+SOURCES_DIR = "sources"  # a mixture's sources, each as it entered the mixture
 
 
 def _cause(err: Exception) -> str:
@@ -61,23 +70,100 @@ def fetch_from_workspace(directory: Path, output_dir: Path) -> None:
     shutil.copytree(directory, output_dir)
 
 
+def _fetch_folder(repo: str | None, rev: str | None, directory: Path, output_dir: Path) -> None:
+    """A dataset folder as DVC recorded it in ``repo`` (or the workspace's repo) at ``rev``, or
+    the workspace folder itself when neither is given."""
+    if repo:
+        fetch_from_repo(repo, rev, str(directory), output_dir)
+    elif rev:  # the workspace's own repo, as committed at a revision
+        directory = Path(directory).resolve()
+        root = find_dvc_repo(directory)
+        if root is None:
+            raise ModpipeError(f"a rev needs {directory} inside a DVC repo")
+        fetch_from_repo(str(root), rev, directory.relative_to(root).as_posix(), output_dir)
+    else:
+        fetch_from_workspace(Path(directory), output_dir)
+
+
+def _fetch_source(config: DataConfig, source: SourceConfig, work: Path) -> LoadedSource:
+    """One mixture source as it is stored: its folder, or for a catalogue dataset that the
+    workspace lacks (never fetched, or in a pod), the catalogue's files imported here."""
+    folder, local = work / source.name, _workspace_folder(config, source)
+    missing = local and not ((local / CARD_FILE).is_file() or dvc_file(local).is_file())
+    if source.catalogue and missing:
+        write_dataset(folder, *fetch_entry(source.catalogue))
+    else:
+        repo, rev = source.repo or config.repo, source.rev or config.rev
+        _fetch_folder(repo, rev, Path(source.directory), folder)
+    card, frame = read_dataset(folder)
+    return LoadedSource(source, card, frame, directory_md5(folder))
+
+
+def _workspace_folder(config: DataConfig, source: SourceConfig) -> Path | None:
+    """The source's folder when it is read from this workspace as it is now."""
+    pinned = source.repo or config.repo or source.rev or config.rev
+    return None if pinned else Path(source.directory)
+
+
+def check_mixture(config: DataConfig) -> None:
+    """Before a run starts: the category maps and kept categories of every source already in
+    the workspace (only cards are read), and that none of them is empty."""
+    cards = {}
+    for source in config.sources:
+        folder = _workspace_folder(config, source)
+        if folder is None or not (folder / CARD_FILE).is_file():
+            continue  # fetched by the run: checked as it loads
+        if not (folder / ROWS_FILE).is_file() or not (folder / ROWS_FILE).stat().st_size:
+            raise ModpipeError(f"source {source.name!r}: {folder} has no rows")
+        cards[source.name] = read_card(folder)
+    if config.sources:
+        run_taxonomy(config, cards)
+
+
+def fetch_mixture(config: DataConfig, output_dir: Path) -> dict:
+    """The merged set at ``output_dir``, and each source as it entered the mixture (mapped
+    and sampled) in ``output_dir/sources/NAME``, for validation."""
+    with tempfile.TemporaryDirectory(prefix="sources-") as work:
+        loaded = [_fetch_source(config, source, Path(work)) for source in config.sources]
+    mixture = build_mixture(config, loaded)
+    for name, (card, frame) in mixture.sources.items():
+        write_dataset(output_dir / SOURCES_DIR / name, card, frame)
+    write_dataset(output_dir, mixture.card, mixture.frame)
+    return {
+        "name": mixture.card.name,
+        "md5": directory_md5(output_dir),
+        "version": version_of(loaded),
+        "rows": len(mixture.frame),
+        "categories": mixture.card.names,
+        "sources": [
+            {
+                "name": s.config.name,
+                "md5": s.md5,
+                "rev": s.config.rev,
+                **mixture.report[s.config.name],
+            }
+            for s in loaded
+        ],
+    }
+
+
 def fetch_dataset(config: DataConfig, output_dir: Path) -> dict:
-    """Copy the configured dataset version to ``output_dir``; returns its name, md5 and rows."""
+    """Copy the configured dataset version (or mixture) to ``output_dir``; returns its name,
+    md5, version (the md5, or for a mixture every source's), rows and more."""
     output_dir = Path(output_dir)
     shutil.rmtree(output_dir, ignore_errors=True)
-    if config.repo:
-        fetch_from_repo(config.repo, config.rev, str(config.directory), output_dir)
-    elif config.rev:  # the workspace's own repo, as committed at a revision
-        directory = Path(config.directory).resolve()
-        repo = find_dvc_repo(directory)
-        if repo is None:
-            raise ModpipeError(f"data.rev needs {directory} inside a DVC repo")
-        fetch_from_repo(str(repo), config.rev, directory.relative_to(repo).as_posix(), output_dir)
-    else:
-        fetch_from_workspace(Path(config.directory), output_dir)
+    if config.sources:
+        return fetch_mixture(config, output_dir)
+    _fetch_folder(config.repo, config.rev, Path(config.directory), output_dir)
     md5 = directory_md5(output_dir)  # the version of the full dataset, before any sampling
     card, frame = read_dataset(output_dir)
     if config.max_rows and len(frame) > config.max_rows:
         frame = frame.sample(n=config.max_rows, random_state=0).sort_index()
         write_dataset(output_dir, card, frame)
-    return {"name": card.name, "md5": md5, "rows": len(frame), "synthetic": card.synthetic}
+    return {
+        "name": card.name,
+        "md5": md5,
+        "version": md5,
+        "rows": len(frame),
+        "synthetic": card.synthetic,
+    }

@@ -2,7 +2,8 @@
 
 Near-duplicate texts (the validation suite's normalised key) form one group, so copies of a text
 never straddle two splits, and groups are stratified by their label combination, so rare
-categories appear in every split. A dataset that already carries a ``split`` column keeps it.
+categories appear in every split; in a mixture, each source is stratified too. Rows that already
+carry a ``split`` keep it.
 """
 
 import numpy as np
@@ -20,10 +21,12 @@ RARE = "rare"
 
 
 def _strata(frame: pd.DataFrame, min_count: int) -> pd.Series:
-    """Each row's combination of known positive labels; rarer combinations are merged."""
+    """Each row's source and combination of known positive labels; rarer ones are merged."""
     columns = label_columns(frame)
     positives = frame[columns].fillna(0).astype(int).astype(str)
     combination = positives.apply("".join, axis=1) if columns else pd.Series("", index=frame.index)
+    if "source" in frame:
+        combination = frame["source"].astype(str) + ":" + combination
     counts = combination.map(combination.value_counts())
     return combination.where(counts >= min_count, RARE)
 
@@ -45,21 +48,29 @@ def _hold_out(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.Index
 def split_dataset(
     frame: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int
 ) -> pd.DataFrame:
-    """Return the frame with a ``split`` column: train, validation or test."""
-    if "split" in frame and frame["split"].notna().all():
-        unknown = sorted(set(frame["split"]) - set(SPLITS))
-        if unknown:
-            raise ModpipeError(f"split column has values other than {SPLITS}: {unknown}")
+    """Return the frame with a ``split`` column: train, validation or test.
+
+    Rows that already have a split keep it (a mixture's evaluation-only sources are test);
+    the others are split.
+    """
+    if "split" not in frame:
+        frame = frame.assign(split=None)
+    preset = frame["split"].notna()
+    unknown = sorted(set(frame.loc[preset, "split"]) - set(SPLITS))
+    if unknown:
+        raise ModpipeError(f"split column has values other than {SPLITS}: {unknown}")
+    if preset.all():
         return frame
+    pending = frame[~preset]
     minimum = round(2 / min(validation_fraction, test_fraction))
-    if len(frame) < minimum:
-        raise ModpipeError(f"{len(frame)} rows are too few to split (need at least {minimum})")
-    rest, test = _hold_out(frame, test_fraction, seed)
+    if len(pending) < minimum:
+        raise ModpipeError(f"{len(pending)} rows are too few to split (need at least {minimum})")
+    rest, test = _hold_out(pending, test_fraction, seed)
     train, validation = _hold_out(
-        frame.loc[rest], validation_fraction / (1 - test_fraction), seed + 1
+        pending.loc[rest], validation_fraction / (1 - test_fraction), seed + 1
     )
     result = frame.copy()
-    result["split"] = "train"
+    result.loc[train, "split"] = "train"
     result.loc[validation, "split"] = "validation"
     result.loc[test, "split"] = "test"
     empty = [name for name in SPLITS if not (result["split"] == name).any()]

@@ -312,24 +312,28 @@ def validate_dataset(
     return validate_frame(card, frame, reports_dir, settings)
 
 
-def summary_html(report: ValidationReport) -> str:
-    """A one-file page for the KFP UI (the Data Docs site spans many files)."""
+def summary_html(reports: list[ValidationReport]) -> str:
+    """A one-file page for the KFP UI (the Data Docs site spans many files): one section per
+    validated dataset (a mixture's sources, then the merged set)."""
     import html
 
-    rows = "".join(
-        f"<tr><td>{html.escape(f.expectation)}</td><td>{html.escape(f.column or '')}</td>"
-        f"<td>{f.failed_rows}</td>"
-        f"<td>{html.escape(', '.join(f.sample_ids[:SUMMARY_IDS]))}</td></tr>"
-        for f in report.failures
-    )
-    verdict = "passed" if report.success else "FAILED"
-    table = (
-        "<table border=1 cellpadding=4><tr><th>expectation</th><th>column</th><th>rows</th>"
-        f"<th>ids</th></tr>{rows}</table>"
-        if rows
-        else "<p>Every expectation holds.</p>"
-    )
-    return (
-        f"<html><body style='font-family:sans-serif'><h1>Validation {verdict}: "
-        f"{html.escape(report.dataset)}, {report.rows:,} rows</h1>{table}</body></html>"
-    )
+    sections = []
+    for report in reports:
+        rows = "".join(
+            f"<tr><td>{html.escape(f.expectation)}</td><td>{html.escape(f.column or '')}</td>"
+            f"<td>{f.failed_rows}</td>"
+            f"<td>{html.escape(', '.join(f.sample_ids[:SUMMARY_IDS]))}</td></tr>"
+            for f in report.failures
+        )
+        verdict = "passed" if report.success else "FAILED"
+        table = (
+            "<table border=1 cellpadding=4><tr><th>expectation</th><th>column</th><th>rows</th>"
+            f"<th>ids</th></tr>{rows}</table>"
+            if rows
+            else "<p>Every expectation holds.</p>"
+        )
+        sections.append(
+            f"<h1>Validation {verdict}: {html.escape(report.dataset)}, {report.rows:,} rows</h1>"
+            + table
+        )
+    return f"<html><body style='font-family:sans-serif'>{''.join(sections)}</body></html>"

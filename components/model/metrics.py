@@ -161,15 +161,48 @@ def compute_metrics(
     return {"per_category": per_category, "macro": _macro(per_category)}
 
 
+def metrics_by_source(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    categories: list[str],
+    thresholds: dict[str, float],
+    sources: np.ndarray,
+) -> dict[str, dict]:
+    """:func:`compute_metrics` on each source's rows, over the categories it labels; empty
+    when all rows come from one source (the whole-split figures say it all)."""
+    names = list(dict.fromkeys(sources))
+    if len(names) < 2:
+        return {}
+    by_source = {}
+    for name in names:
+        rows = sources == name
+        labelled = [j for j in range(len(categories)) if not np.isnan(y_true[rows, j]).all()]
+        by_source[name] = compute_metrics(
+            y_true[np.ix_(rows, labelled)],
+            scores[np.ix_(rows, labelled)],
+            [categories[j] for j in labelled],
+            thresholds,
+        )
+        by_source[name]["rows"] = int(rows.sum())
+    return by_source
+
+
 def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """``{"hate.pr_auc": 0.8, "macro.f1": ...}`` for MLflow / KFP Metrics; None ones left out."""
-    sections = {**metrics["per_category"], "macro": metrics["macro"]}
-    return {
-        f"{prefix}{section}.{name}": float(value)
-        for section, values in sections.items()
-        for name, value in values.items()
-        if value is not None
-    }
+    """``{"hate.pr_auc": 0.8, "macro.f1": ..., "source.davidson.hate.f1": ...}`` for MLflow and
+    KFP Metrics; None ones left out."""
+    flat = {}
+    parts = {"": metrics, **{f"source.{n}.": m for n, m in metrics.get("by_source", {}).items()}}
+    for part, values in parts.items():
+        sections = {**values["per_category"], "macro": values["macro"]}
+        flat.update(
+            {
+                f"{prefix}{part}{section}.{name}": float(value)
+                for section, figures in sections.items()
+                for name, value in figures.items()
+                if value is not None
+            }
+        )
+    return flat
 
 
 # --- evaluating a scorer ----------------------------------------------------------------
@@ -181,7 +214,8 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
     """Thresholds chosen on validation to reach the target precision, metrics on test.
 
     ``predict(texts) -> scores [n, k]`` in taxonomy order; ``config`` is an EvaluateConfig.
-    Returns ``{"thresholds", "metrics", "y_true", "scores"}`` (the last two on test).
+    Returns ``{"thresholds", "metrics", "y_true", "scores"}`` (the last two on test); the
+    metrics hold the whole test split's figures and, under ``by_source``, each source's.
     """
     categories = taxonomy.names
     targets = {c: config.per_category_precision.get(c, config.target_precision) for c in categories}
@@ -194,9 +228,12 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
         targets,
         fallback,
     )
-    y_true = label_matrix(parts["test"], categories)
-    scores = predict(parts["test"]["text"].tolist())
+    test = parts["test"]
+    y_true = label_matrix(test, categories)
+    scores = predict(test["text"].tolist())
     metrics = compute_metrics(y_true, scores, categories, thresholds)
+    sources = test["source"].astype(str).to_numpy()
+    metrics["by_source"] = metrics_by_source(y_true, scores, categories, thresholds, sources)
     return {"thresholds": thresholds, "metrics": metrics, "y_true": y_true, "scores": scores}
 
 

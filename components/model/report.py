@@ -152,6 +152,31 @@ def _plot_confusion(y_true, scores, categories, thresholds, title: str) -> Figur
     return figure
 
 
+def _plot_sources(by_source: dict, categories: list[str], title: str) -> Figure:
+    """PR-AUC of each source (rows) in each category (columns); blank where a source does not
+    label the category or the figure is undefined."""
+    names = list(by_source)
+    grid = np.full((len(names), len(categories)), np.nan)
+    for row, name in enumerate(names):
+        for column, category in enumerate(categories):
+            value = by_source[name]["per_category"].get(category, {}).get("pr_auc")
+            grid[row, column] = np.nan if value is None else value
+    figure = Figure(
+        figsize=(1.1 * len(categories) + 2.5, 0.5 * len(names) + 1.6), layout="constrained"
+    )
+    axes = figure.subplots()
+    image = axes.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for (row, column), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            color = "black" if value > 0.6 else "white"
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", color=color)
+    axes.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_title(f"{title}: PR-AUC per source on the test split")
+    figure.colorbar(image, ax=axes, label="PR-AUC")
+    return figure
+
+
 def _save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     return path
@@ -207,6 +232,16 @@ p.note { color: #555; font-size: 0.9rem; }
 """
 
 
+def _source_tables(metrics: dict, baseline: dict | None) -> str:
+    """One table per source of the test split, over the categories it labels."""
+    baseline_sources = (baseline or {}).get("by_source", {})
+    return "".join(
+        f"<h3>{html.escape(name)} ({values['rows']:,} test rows)</h3>"
+        + _metrics_table(values, baseline_sources.get(name))
+        for name, values in metrics.get("by_source", {}).items()
+    )
+
+
 def _html_page(title: str, table: str, images: dict[str, Path], with_lift: bool) -> str:
     figures = "".join(
         f'<h2>{html.escape(caption)}</h2><img alt="{html.escape(caption)}" '
@@ -256,7 +291,14 @@ def write_report(
         "Calibration": paths["calibration"],
         "Confusion at the thresholds": paths["confusion"],
     }
-    page = _html_page(title, _metrics_table(metrics, baseline), images, with_lift=bool(baseline))
+    tables = _metrics_table(metrics, baseline)
+    if metrics.get("by_source"):
+        paths["sources"] = _save(
+            _plot_sources(metrics["by_source"], categories, title), out_dir / "sources.png"
+        )
+        images = {"PR-AUC per source": paths["sources"], **images}
+        tables += "<h2>Per source</h2>" + _source_tables(metrics, baseline)
+    page = _html_page(title, tables, images, with_lift=bool(baseline))
     paths["report"] = out_dir / "report.html"
     paths["report"].write_text(page, encoding="utf-8")
     return paths

@@ -7,7 +7,7 @@ from components.ops.support import component
 def load_data_op(
     config_json: str, tracking_uri: str, parent_run_id: str, dataset: Output[Dataset]
 ) -> str:
-    """The dataset version from DVC; returns its md5."""
+    """The dataset version (or mixture) from DVC; returns its version."""
     from pathlib import Path
 
     from components.ops.support import stage
@@ -16,4 +16,4 @@ def load_data_op(
     with stage("load_data", config_json, tracking_uri, parent_run_id) as config:
         info = load_data_stage(config, Path(dataset.path), parent_run_id)
     dataset.metadata.update(info)
-    return info["md5"]
+    return info["version"]

@@ -1,11 +1,10 @@
 """Dataset versions with the real DVC, in throwaway repos."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from repos import dvc, git, make_dvc_repo
 
 from components.data.canonical import read_dataset, write_dataset
 from components.data.versioning import directory_md5, publish_dataset, pull_dataset, recorded_md5
@@ -14,27 +13,9 @@ from components.errors import ModpipeError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def dvc(*args, cwd):
-    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def git(*args, cwd):
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture
 def dvc_repo(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git("init", "-q", cwd=repo)
-    dvc("init", "-q", cwd=repo)
-    dvc("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=repo)
-    return repo
+    return make_dvc_repo(tmp_path)
 
 
 def test_directory_md5_matches_dvc_add(dvc_repo, make_dataset):

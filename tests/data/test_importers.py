@@ -30,6 +30,8 @@ FILE_FORMATS = [
     ("openai-moderation", None),
     ("csv", CSV_MAPPING),
     ("jsonl", JSONL_MAPPING),
+    ("sms-spam", None),
+    ("bias-madlibs", None),
 ]
 CSV_FORMATS = [(fmt, m) for fmt, m in FILE_FORMATS if fmt in ("davidson", "jigsaw", "csv")]
 JSONL_FORMATS = [(fmt, m) for fmt, m in FILE_FORMATS if fmt in ("openai-moderation", "jsonl")]

@@ -12,6 +12,7 @@ from components.model.metrics import (
     expected_calibration_error,
     flat_metrics,
     label_matrix,
+    metrics_by_source,
 )
 from components.model.report import write_report
 
@@ -214,3 +215,28 @@ def test_report_without_baseline_has_no_lift_column(tmp_path):
     paths = write_report(y_true, scores, CATEGORIES, thresholds, metrics, tmp_path, title="t")
     page = paths["report"].read_text(encoding="utf-8")
     assert '<table class="metrics">' in page and "Lift" not in page
+
+
+def test_each_source_is_scored_on_the_categories_it_labels(tmp_path):
+    y_true, scores = noisy_problem(rows=300)
+    sources = np.array(["forum"] * 200 + ["ads"] * 100)
+    y_true[200:, 0] = NAN  # the ads source labels spam only
+    thresholds = {"hate": 0.5, "spam": 0.5}
+    metrics = compute_metrics(y_true, scores, CATEGORIES, thresholds)
+    metrics["by_source"] = metrics_by_source(y_true, scores, CATEGORIES, thresholds, sources)
+    ads = metrics["by_source"]["ads"]
+    assert list(ads["per_category"]) == ["spam"] and ads["rows"] == 100
+    alone = compute_metrics(y_true[200:, 1:], scores[200:, 1:], ["spam"], thresholds)
+    assert ads["per_category"]["spam"] == alone["per_category"]["spam"]
+    flat = flat_metrics(metrics)
+    assert flat["source.ads.spam.pr_auc"] == alone["per_category"]["spam"]["pr_auc"]
+    assert "source.ads.hate.pr_auc" not in flat and "source.forum.hate.pr_auc" in flat
+    paths = write_report(y_true, scores, CATEGORIES, thresholds, metrics, tmp_path, title="t")
+    page = paths["report"].read_text(encoding="utf-8")
+    assert "<h3>ads (100 test rows)</h3>" in page and paths["sources"].is_file()
+
+
+def test_one_source_has_no_per_source_figures():
+    y_true, scores = noisy_problem(rows=50)
+    sources = np.array(["only"] * 50)
+    assert metrics_by_source(y_true, scores, CATEGORIES, {"hate": 0.5, "spam": 0.5}, sources) == {}

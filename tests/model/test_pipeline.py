@@ -58,12 +58,43 @@ def stores(tmp_path_factory):
     return tmp, env
 
 
+def forum_source(folder: Path) -> Path:
+    """A second source: seed-corpus texts relabelled `insult` (only that), some shared with the
+    seed sample so the mixture has cross-source duplicates to remove."""
+    from components.data.canonical import Category, DatasetCard, read_dataset, write_dataset
+
+    _, seed = read_dataset(REPO / "data")
+    rows = seed.sample(n=200, random_state=1).reset_index(drop=True)
+    frame = rows[["id", "text"]].assign(
+        id=rows["id"].radd("forum-"), source="forum", label_insult=rows["label_harassment"]
+    )
+    insult = Category(name="insult", description="Insults a person.")
+    write_dataset(folder, DatasetCard(name="forum", source="forum", categories=[insult]), frame)
+    return folder
+
+
+def mixture_config(tmp: Path, filename: str, **forum) -> Path:
+    """The tiny preset on a mixture: 400 rows of the seed corpus and the forum source."""
+    sources = [
+        {"name": "seed", "directory": str(REPO / "data"), "max_rows": 400},
+        {"directory": str(forum_source(tmp / "forum")), "categories": {"insult": "harassment"}},
+    ]
+    sources[1].update(forum)
+    data = {"sources": sources, "validation": {"min_positives": 5}}
+    config = yaml.safe_load(tiny_config(tmp, filename).read_text())
+    config["data"] = data
+    path = tmp / f"{filename}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
 def run(stores):
-    """The first model of a fresh store: it becomes the champion. (An interrupted run that
-    resumes, and a null model that stays out, are in test_kubeflow_run.py.)"""
+    """The first model of a fresh store, trained on a two-source mixture: it becomes the
+    champion. (An interrupted run that resumes, and a null model that stays out, are in
+    test_kubeflow_run.py, on one dataset.)"""
     tmp, env = stores
-    return modpipe("run", "-c", tiny_config(tmp, "tiny"), env=env)
+    return modpipe("run", "-c", mixture_config(tmp, "tiny"), env=env)
 
 
 def client(env) -> MlflowClient:
@@ -93,6 +124,8 @@ def test_run_tracks_every_stage_and_registers_the_champion(run, stores):
     assert parent.info.status == "FINISHED"  # closed by the pipeline's exit handler
     assert "pipeline.wall_seconds" in parent.data.metrics
     assert parent.data.params["dataset.md5"].endswith(".dir")
+    version = parent.data.params["dataset.version"]
+    assert re.fullmatch(r"seed=\w+\.dir, forum=\w+\.dir", version), version
     assert parent.data.params["base_model"] == "tiny-random-bert"
     assert "mlflow.source.git.commit" in parent.data.tags or not (REPO / ".git").exists()
     assert {"macro.pr_auc", "baseline.macro.pr_auc", "lift.macro.pr_auc"} <= set(
@@ -100,14 +133,20 @@ def test_run_tracks_every_stage_and_registers_the_champion(run, stores):
     )
     stages = children(env, parent.info.run_id)
     assert set(stages) == STAGES
-    assert {"macro.pr_auc", "macro.f1"} <= set(stages["evaluate"].data.metrics)
+    evaluated = set(stages["evaluate"].data.metrics)
+    assert {"macro.pr_auc", "macro.f1", "source.seed.macro.pr_auc"} <= evaluated
+    assert "source.forum.harassment.pr_auc" in evaluated
+    assert not any(k.startswith("source.forum.spam") for k in evaluated)  # forum labels no spam
+    loaded = stages["load_data"].data.metrics
+    assert loaded["dataset.forum.duplicates_removed"] > 0
+    assert loaded["dataset.seed.rows"] + loaded["dataset.forum.rows"] < 600
     assert any(k.startswith("baseline.") for k in stages["baseline"].data.metrics)
     mlflow = client(env)
     assert (
         str(mlflow.get_model_version_by_alias("moderation-classifier", "champion").version) == "1"
     )
     first = mlflow.get_model_version("moderation-classifier", "1")
-    assert first.tags["gate.passed"] == "true" and first.tags["dataset_version"].endswith(".dir")
+    assert first.tags["gate.passed"] == "true" and first.tags["dataset_version"] == version
 
 
 SERVED = re.compile(r"served bento \(the champion's\): (\S+),")
@@ -129,6 +168,7 @@ def test_modpipe_serve_serves_the_champions_bento(run, stores, tmp_path):
     assert len(body["results"]) == 2
     assert set(body["results"][0]["category_scores"]) == CATEGORIES
     assert body["model_version"] == "1"
+    assert body["dataset_version"].startswith("seed=") and ", forum=" in body["dataset_version"]
 
 
 def test_compile_writes_every_component_typed_artifacts_and_gpu_request(tmp_path, stores):
@@ -175,6 +215,15 @@ def test_bad_run_input_is_a_clear_error_and_registers_nothing(overrides, phrase,
     assert phrase in result.stderr
     assert "Traceback" not in result.stderr.split("error:")[-1]
     assert not (tmp_path / "m.db").exists() or registered_versions(env) == 0
+
+
+def test_a_bad_mixture_fails_before_the_run_starts(tmp_path):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    config = mixture_config(tmp_path, "bad", categories={"threat": "violence"})
+    result = modpipe("run", "-c", config, env=env)
+    assert result.returncode == 2
+    assert "source 'forum' has no category 'threat'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.db").exists()
 
 
 def test_dataset_failing_validation_stops_the_run(tmp_path):
