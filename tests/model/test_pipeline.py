@@ -61,9 +61,10 @@ def stores(tmp_path_factory):
 def forum_source(folder: Path) -> Path:
     """A second source: seed-corpus texts relabelled `insult` (only that), some shared with the
     seed sample so the mixture has cross-source duplicates to remove."""
-    from components.data.canonical import Category, DatasetCard, read_dataset, write_dataset
+    from components.data.canonical import Category, DatasetCard, write_dataset
+    from components.data.synth import synthesize_corpus
 
-    _, seed = read_dataset(REPO / "data")
+    _, seed = synthesize_corpus()  # data/'s rows, which a fresh clone has not pulled yet
     rows = seed.sample(n=200, random_state=1).reset_index(drop=True)
     frame = rows[["id", "text"]].assign(
         id=rows["id"].radd("forum-"), source="forum", label_insult=rows["label_harassment"]
