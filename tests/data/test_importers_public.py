@@ -4,12 +4,15 @@ benign texts), the real files where ../shared/data has them, and every kind of b
 Assertions on the real files compare ids and counts, never texts: the texts are real abuse.
 """
 
+import atexit
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from importer_fixtures import write_fixtures
 
 from components.config import ValidationSettings
 from components.data.canonical import REPO_ROOT, read_dataset, write_dataset
@@ -17,7 +20,8 @@ from components.data.importers import FORMATS, import_dataset
 from components.data.validate import validate_frame
 from components.errors import ModpipeError
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "importers"
+FIXTURES = write_fixtures(Path(tempfile.mkdtemp(prefix="importer-fixtures-")))
+atexit.register(shutil.rmtree, FIXTURES, ignore_errors=True)
 FIXTURE_SOURCES = {
     "toxic-spans": FIXTURES / "toxic_spans",
     "convabuse": FIXTURES / "convabuse",
@@ -369,9 +373,9 @@ def test_bad_convabuse_ratings_name_the_line(tmp_path, old, new, problem):
 @pytest.mark.parametrize(
     "old, new, problem",
     [
-        ("ham\tOk lar", "ham Ok lar", "no tab"),
-        ("ham\tOk lar", "maybe\tOk lar", "'maybe'"),
-        ("ham\tOk lar", "\nham\tOk lar", "no tab"),  # a blank line is no message
+        ("ham\tOkay then", "ham Okay then", "no tab"),
+        ("ham\tOkay then", "maybe\tOkay then", "'maybe'"),
+        ("ham\tOkay then", "\nham\tOkay then", "no tab"),  # a blank line is no message
     ],
 )
 def test_bad_sms_lines_are_named(tmp_path, old, new, problem):
