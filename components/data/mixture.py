@@ -200,8 +200,8 @@ def build_mixture(config: DataConfig, sources: list[LoadedSource]) -> Mixture:
     taxonomy = run_taxonomy(config, {s.config.name: s.card for s in sources})
     mapped = {s.config.name: map_source(s, taxonomy) for s in sources}
     # Evaluation-only sources first, so a text they share with a training source leaves training.
-    order = sorted(mapped, key=lambda name: _role(config, name) != "evaluation")
-    kept, removed = _drop_repeats([(name, mapped[name][1]) for name in order])
+    order = sorted(sources, key=lambda s: s.config.role != "evaluation")
+    kept, removed = _drop_repeats([(s.config.name, mapped[s.config.name][1]) for s in order])
     merged = pd.concat(kept, ignore_index=True)
     for category in taxonomy.names:
         merged[label_column(category)] = merged[label_column(category)].astype("Int8")
@@ -224,7 +224,3 @@ def build_mixture(config: DataConfig, sources: list[LoadedSource]) -> Mixture:
 
 def _sampled_rows(source: LoadedSource) -> int:
     return min(len(source.frame), source.config.max_rows or len(source.frame))
-
-
-def _role(config: DataConfig, name: str) -> str:
-    return next(s.role for s in config.sources if s.name == name)
