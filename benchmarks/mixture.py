@@ -34,6 +34,25 @@ RESULTS = Path("runs") / "benchmarks" / "mixture.json"
 SEED_SOURCE = "seed"
 
 
+def starter_mixture(work_prefix: str, sources: dict[str, int] | None = None):
+    """The preset, a work folder, and its mixture (fetched there) split as the pipeline does:
+    ``(config, work, info, card, frame)``. ``sources``: only these, each capped at its rows."""
+    config = load_config(PRESET)
+    if sources:
+        kept = [
+            source.model_copy(update={"max_rows": sources[source.name]})
+            for source in config.data.sources
+            if source.name in sources
+        ]
+        config.data.sources = kept
+    work = Path(tempfile.mkdtemp(prefix=work_prefix))
+    info = fetch_dataset(config.data, work / "data")
+    card, frame = read_dataset(work / "data")
+    split = config.split
+    frame = split_dataset(frame, split.validation_fraction, split.test_fraction, split.seed)
+    return config, work, info, card, frame
+
+
 def encoder_scorer(config, parts, card, work: Path, epochs: int):
     """Fine-tune the preset's encoder on ``parts``; its scorer and the training seconds."""
     settings = config.train.model_copy(update={"epochs": epochs})
@@ -173,15 +192,9 @@ def main() -> None:
         "`modpipe run -c configs/starter.yaml`) instead of training the starter model again",
     )
     args = parser.parse_args()
-    config = load_config(PRESET)
-    args.epochs = args.epochs or config.train.epochs
-    work = Path(tempfile.mkdtemp(prefix="mixture-benchmark-"))
     started = time.perf_counter()
-    info = fetch_dataset(config.data, work / "data")
-    card, frame = read_dataset(work / "data")
-    frame = split_dataset(
-        frame, config.split.validation_fraction, config.split.test_fraction, config.split.seed
-    )
+    config, work, info, card, frame = starter_mixture("mixture-benchmark-")
+    args.epochs = args.epochs or config.train.epochs
     parts = split_frames(frame)
     print(f"mixture in {time.perf_counter() - started:.0f} s: {info['version']}")
     print({name: len(part) for name, part in parts.items()}, info["sources"])

@@ -28,6 +28,23 @@ class ValidationSettings(Section):
     max_near_duplicate_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
 
 
+class AugmentConfig(Section):
+    """Synthetic rows added to the training split only, never to validation or test; each is
+    tagged synthetic with the source ``augment:KIND``."""
+
+    counter_speech: int = Field(default=0, ge=0)  # templated rows of the kind; 0: none
+    quoting: int = Field(default=0, ge=0)  # abuse quoted to report or condemn it
+    identity_positive: int = Field(default=0, ge=0)  # neutral and positive identity statements
+    negation: int = Field(default=0, ge=0)  # abuse denied or rejected ("X are not ...")
+    # Talk about a category's subject that is not a violation: self-harm recovery and support,
+    # scam warnings, sexual health.
+    safety_talk: int = Field(default=0, ge=0)
+    obfuscated_share: float = Field(default=0.0, ge=0, le=1)  # of positives, copied obfuscated
+    # The behavioural suite's own cases as training rows: the suite then measures seen cases.
+    behaviour_suite: bool = False
+    seed: int = 13
+
+
 class TrainConfig(Section):
     base_model: str = DEFAULT_BASE_MODEL  # "tiny-random-bert", a local folder or a cached HF id
     max_length: int = Field(128, ge=8, le=512)
@@ -43,6 +60,10 @@ class TrainConfig(Section):
     class_weighting: Literal["balanced", "none"] = "balanced"
     max_pos_weight: float = Field(20.0, ge=1)
     checkpoint_every_steps: int = Field(50, ge=1)
+    # Where rows carry annotator shares: "soft" trains on the share as the target, "agreement"
+    # weights each row's loss by its agreement; "off" trains on the majority labels alone.
+    soft_labels: Literal["off", "soft", "agreement"] = "off"
+    augment: AugmentConfig = AugmentConfig()
 
 
 class GateConfig(Section):
@@ -125,6 +146,13 @@ class SplitConfig(Section):
 class EvaluateConfig(Section):
     target_precision: float = Field(default=0.8, gt=0, le=1)  # thresholds are chosen to reach it
     per_category_precision: dict[str, float] = {}  # overrides, by category
+    # A cut-off is trusted only with this many validation positives at or above it.
+    min_threshold_positives: int = Field(default=10, ge=1)
+    # Lowest recall a cut-off may give on validation (None: no floor); overrides by category.
+    recall_floor: float | None = Field(default=None, gt=0, le=1)
+    per_category_recall_floor: dict[str, float] = {}
+    # Identity-term bias needs this many test rows naming a term to report it.
+    bias_min_rows: int = Field(default=10, ge=2)
     batch_size: int = Field(default=128, gt=0)
 
 
@@ -165,7 +193,7 @@ class ServingConfig(Section):
     # None: room for the largest valid request even with every character \u-escaped (JSON).
     max_body_bytes: int | None = Field(default=None, ge=1024)
     quantize: bool = False  # dynamic int8 for the encoder's linear layers
-    max_batch_size: int = Field(default=64, ge=1)  # texts in one model call, at most
+    max_batch_size: int = Field(default=64, ge=1)  # token windows in one model call, at most
     # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
     # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
     workers: int = Field(default=2, ge=1)

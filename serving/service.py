@@ -1,5 +1,6 @@
 """The moderation HTTP service: ``POST /moderate`` flags texts per category and ``POST /rank``
 orders items for a review queue; concurrent requests share model calls (serving.batching).
+A text longer than the model's window is scored whole, over overlapping windows.
 
 Which BentoML model it serves: the tag in ``$MODPIPE_MODEL_TAG`` if set, else the one the bento
 was built around (the ``model_tag`` bento argument that the package step records), else the
@@ -8,9 +9,10 @@ with ``MODPIPE_SERVE_<NAME>`` variables on top (serving.settings). The model loa
 worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 """
 
-import functools
+import asyncio
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 # oneDNN compiles and keeps a primitive per tensor shape (1,024 of them by default), and texts of
@@ -32,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components.model.modeling import ModerationModel
+from components.model.modeling import ModerationModel, sigmoid
 from serving.batching import MicroBatcher
 from serving.guard import RequestGuard
 from serving.settings import (
@@ -160,9 +162,10 @@ class ModerationService:
             c.name: self.model.thresholds.get(c.name, c.threshold)
             for c in self.model.taxonomy.categories
         }
-        # Sigmoid scores, one row per text, one column per category in the model's order.
-        predict = functools.partial(self.model.predict_scores, batch_size=SETTINGS.max_batch_size)
-        self.scores = MicroBatcher(predict, SETTINGS.max_batch_size)
+        # Texts are normalised and cut into windows off the event loop (a long text takes a
+        # while), and the windows of every request share the model's batches.
+        self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
+        self.window_logits = MicroBatcher(self.model.score_windows, SETTINGS.max_batch_size)
 
     @bentoml.api(input_spec=ModerationRequest)
     async def moderate(
@@ -193,6 +196,13 @@ class ModerationService:
             for i in np.argsort(-risk, kind="stable")
         ]
         return RankResponse(**self.answer("rank"), results=ranked)
+
+    async def scores(self, texts: list[str]) -> np.ndarray:
+        """Sigmoid scores, one row per text, one column per category in the model's order: each
+        the highest over the text's windows."""
+        loop = asyncio.get_running_loop()
+        windows = await loop.run_in_executor(self.tokenizing, self.model.windows, texts)
+        return sigmoid(windows.pool(await self.window_logits(windows.input_ids)))
 
     def answer(self, kind: str) -> dict:
         return {

@@ -117,15 +117,20 @@ def _count(row: dict, column: str) -> int:
     return int(value)
 
 
-def _davidson_row(row: dict) -> tuple[int, int, float]:
-    """hate, offensive and agreement: the share of annotators who voted for the row's class."""
+def _davidson_row(row: dict) -> tuple[int, int, float, dict[str, float]]:
+    """hate, offensive, agreement (the share of annotators who voted for the row's class) and
+    the soft labels (the shares who voted hate and offensive)."""
     klass = _count(row, "class")
     if klass >= len(DAVIDSON_VOTES):
         raise ValueError(f"'class' is {row['class']!r}, expected 0, 1 or 2")
     total, votes = _count(row, "count"), _count(row, DAVIDSON_VOTES[klass])
     if not 0 < votes <= total:
         raise ValueError(f"{votes} votes for class {klass} out of a count of {total}")
-    return int(klass == 0), int(klass == 1), votes / total
+    shares = {
+        "hate": _count(row, "hate_speech") / total,
+        "offensive": _count(row, "offensive_language") / total,
+    }
+    return int(klass == 0), int(klass == 1), votes / total, shares
 
 
 def _import_davidson(path: Path) -> tuple[DatasetCard, pd.DataFrame]:
@@ -140,17 +145,19 @@ def _import_davidson(path: Path) -> tuple[DatasetCard, pd.DataFrame]:
             parsed.append(_davidson_row(row))
         except ValueError as err:
             raise table.error(index, str(err)) from None
-    hate, offensive, agreement = (list(column) for column in zip(*parsed, strict=True))
+    hate, offensive, agreement, shares = (list(column) for column in zip(*parsed, strict=True))
     ids = [f"davidson-{n}" for n in row_ids(table, row_numbers, "davidson")]
     labels = {"hate": hate, "offensive": offensive}
-    frame = canonical_frame(ids, texts_of(table, "tweet"), labels, "davidson", agreement=agreement)
+    texts = texts_of(table, "tweet")
+    frame = canonical_frame(ids, texts, labels, "davidson", agreement=agreement, soft_labels=shares)
     card = DatasetCard(
         name="davidson",
         source="davidson",
         description=(
             "Tweets labelled hate speech, offensive language or neither by crowd annotators "
             "(Davidson et al., ICWSM 2017). The two labels never co-occur; agreement is the share "
-            "of annotators who chose the row's class."
+            "of annotators who chose the row's class, soft_labels the shares who chose hate and "
+            "offensive."
         ),
         categories=DAVIDSON_CATEGORIES,
     )

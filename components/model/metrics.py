@@ -11,6 +11,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from components.data.canonical import Taxonomy, label_column
 from components.errors import ModpipeError
+from components.model.quality import flat_quality_metrics, quality_metrics
 
 METRIC_NAMES = ("precision", "recall", "f1", "roc_auc", "pr_auc", "ece")
 DEFAULT_THRESHOLD = 0.5
@@ -43,10 +44,36 @@ def known_labels(
     return y_true[mask, column].astype(int), scores[mask, column]
 
 
-def _f1_optimal_threshold(precision: np.ndarray, recall: np.ndarray, cuts: np.ndarray) -> float:
+def _f1_optimal(precision: np.ndarray, recall: np.ndarray, eligible: int) -> int:
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
-    return float(cuts[int(np.argmax(f1[:-1]))])
+    return int(np.argmax(f1[:eligible]))
+
+
+def _choose_cut(labels: np.ndarray, scores: np.ndarray, target, floor, min_positives) -> dict:
+    """One category's cut-off on validation (see :func:`choose_thresholds`)."""
+    precision, recall, cuts = precision_recall_curve(labels, scores)
+    # precision[i] belongs to cuts[i] (predict score >= cut), ascending; the last has no cut.
+    # Cuts with fewer than min_positives true positives above them are too few to trust.
+    true_positives = np.rint(recall[:-1] * labels.sum())
+    eligible = int(np.sum(true_positives >= min_positives))
+    # The monotone envelope from the strict end: a cut counts only if every stricter trusted
+    # cut reaches the target too, so a lucky spike of precision at a low cut is never chosen.
+    envelope = np.minimum.accumulate(precision[:eligible][::-1])[::-1]
+    reaching = np.flatnonzero(envelope >= target) if target is not None else []
+    if len(reaching):
+        index, rule = int(reaching[0]), "target precision"
+    else:
+        index, rule = _f1_optimal(precision, recall, eligible), "best F1: target not reached"
+    if floor is not None and recall[index] < floor:
+        index, rule = int(np.flatnonzero(recall[:-1] >= floor)[-1]), "recall floor"
+    return {
+        "threshold": float(cuts[index]),
+        "rule": rule,
+        "target_reached": bool(target is not None and precision[index] >= target),
+        "validation_precision": float(precision[index]),
+        "validation_recall": float(recall[index]),
+    }
 
 
 def choose_thresholds(
@@ -55,29 +82,51 @@ def choose_thresholds(
     categories: list[str],
     target_precision: dict[str, float],
     fallback: dict[str, float],
-) -> dict[str, float]:
-    """Per category: the lowest threshold reaching the target precision (so the most recall).
+    min_positives: int = 1,
+    recall_floor: dict[str, float] | None = None,
+) -> dict[str, dict]:
+    """Per category, on validation: the lowest cut-off whose precision, and that of every
+    stricter cut-off with at least ``min_positives`` true positives above it, reaches the
+    target (so the most recall a steady precision allows).
 
-    Falls back to the F1-optimal threshold when no threshold reaches the target (or the
-    category has no target), and to ``fallback`` (the taxonomy default) when the category
-    has no known positives to learn from. Meant for the validation split.
+    Where no cut-off reaches the target, the F1-optimal one is taken and ``target_reached`` says
+    so; a ``recall_floor`` lowers the cut-off until it recalls that share. A category with
+    fewer than ``min_positives`` known positives keeps ``fallback`` (the taxonomy default).
+    Each choice: ``threshold``, ``rule``, ``target_precision``, ``target_reached``,
+    ``recall_floor``, ``validation_positives``, ``validation_precision``/``_recall`` and
+    ``base_rate``, the share of positives among validation's known labels.
     """
     check_shapes(y_true, scores, categories)
-    thresholds = {}
+    floors = recall_floor or {}
+    choices = {}
     for column, category in enumerate(categories):
         labels, category_scores = known_labels(y_true, scores, column)
-        if labels.sum() == 0:
-            thresholds[category] = float(fallback.get(category, DEFAULT_THRESHOLD))
-            continue
-        precision, recall, cuts = precision_recall_curve(labels, category_scores)
-        # precision[i] belongs to cuts[i] (predict score >= cut); the last point has no cut.
-        target = target_precision.get(category)
-        reaching = np.flatnonzero(precision[:-1] >= target) if target is not None else []
-        if len(reaching):
-            thresholds[category] = float(cuts[reaching[0]])
-        else:
-            thresholds[category] = _f1_optimal_threshold(precision, recall, cuts)
-    return thresholds
+        target, floor = target_precision.get(category), floors.get(category)
+        chosen = {
+            "threshold": float(fallback.get(category, DEFAULT_THRESHOLD)),
+            "rule": "default: too few validation positives",
+            "target_reached": False,
+            "validation_precision": None,
+            "validation_recall": None,
+        }
+        if labels.sum() >= min_positives and labels.sum() > 0:
+            chosen = _choose_cut(labels, category_scores, target, floor, min_positives)
+            if chosen["rule"] == "target precision" and target <= labels.mean():
+                chosen["rule"] = "target precision, at or under the base rate"
+        choices[category] = {
+            **chosen,
+            "target_precision": target,
+            "recall_floor": floor,
+            "validation_positives": int(labels.sum()),
+            # At or under the target, flagging everything reaches it: set a higher one.
+            "base_rate": float(labels.mean()) if len(labels) else None,
+        }
+    return choices
+
+
+def cutoffs(choices: dict[str, dict]) -> dict[str, float]:
+    """The thresholds of :func:`choose_thresholds`' choices, by category."""
+    return {category: choice["threshold"] for category, choice in choices.items()}
 
 
 def expected_calibration_error(
@@ -188,9 +237,14 @@ def metrics_by_source(
 
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """``{"hate.pr_auc": 0.8, "macro.f1": ..., "source.davidson.hate.f1": ...}`` for MLflow and
-    KFP Metrics; None ones left out."""
-    flat = {}
+    """``{"hate.pr_auc": 0.8, "macro.f1": ..., "source.davidson.hate.f1": ...,
+    "threshold.hate.target_reached": 1.0}`` for MLflow and KFP Metrics; None ones left out."""
+    flat = {
+        f"{prefix}threshold.{category}.{name}": float(choice[name])
+        for category, choice in metrics.get("thresholds", {}).items()
+        for name in ("target_reached", "validation_precision", "validation_recall")
+        if choice[name] is not None
+    }
     parts = {"": metrics, **{f"source.{n}.": m for n, m in metrics.get("by_source", {}).items()}}
     for part, values in parts.items():
         sections = {**values["per_category"], "macro": values["macro"]}
@@ -202,6 +256,8 @@ def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
                 if value is not None
             }
         )
+    if "quality" in metrics:
+        flat.update(flat_quality_metrics(metrics["quality"], prefix))
     return flat
 
 
@@ -215,25 +271,32 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
 
     ``predict(texts) -> scores [n, k]`` in taxonomy order; ``config`` is an EvaluateConfig.
     Returns ``{"thresholds", "metrics", "y_true", "scores"}`` (the last two on test); the
-    metrics hold the whole test split's figures and, under ``by_source``, each source's.
+    metrics hold the whole test split's figures, under ``by_source`` each source's, under
+    ``thresholds`` how each cut-off was chosen, and under ``quality`` the behavioural suite's
+    and the identity-term bias figures (components.model.quality).
     """
     categories = taxonomy.names
     targets = {c: config.per_category_precision.get(c, config.target_precision) for c in categories}
-    fallback = {c.name: c.threshold for c in taxonomy.categories}
+    floors = {c: config.per_category_recall_floor.get(c, config.recall_floor) for c in categories}
     validation = parts["validation"]
-    thresholds = choose_thresholds(
+    choices = choose_thresholds(
         label_matrix(validation, categories),
         predict(validation["text"].tolist()),
         categories,
         targets,
-        fallback,
+        {c.name: c.threshold for c in taxonomy.categories},
+        config.min_threshold_positives,
+        {c: floor for c, floor in floors.items() if floor is not None},
     )
+    thresholds = cutoffs(choices)
     test = parts["test"]
     y_true = label_matrix(test, categories)
     scores = predict(test["text"].tolist())
     metrics = compute_metrics(y_true, scores, categories, thresholds)
+    metrics["thresholds"] = choices
     sources = test["source"].astype(str).to_numpy()
     metrics["by_source"] = metrics_by_source(y_true, scores, categories, thresholds, sources)
+    metrics["quality"] = quality_metrics(predict, test, scores, categories, thresholds, config)
     return {"thresholds": thresholds, "metrics": metrics, "y_true": y_true, "scores": scores}
 
 

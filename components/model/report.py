@@ -1,4 +1,5 @@
-"""The evaluation report: PR curves, reliability diagrams, a confusion grid and one HTML page.
+"""The evaluation report: PR curves, reliability diagrams, a confusion grid, how each threshold
+was chosen, the behavioural suite and identity-term bias, on one HTML page.
 
 Takes the same ``y_true`` / ``scores`` matrices as :mod:`components.model.metrics`.
 """
@@ -20,6 +21,14 @@ from components.model.metrics import (
     expected_calibration_error,
     known_labels,
     ratio,
+)
+from components.model.quality_report import (
+    behaviour_html,
+    bias_html,
+    bias_skipped_html,
+    format_number,
+    plot_behaviour,
+    plot_bias,
 )
 
 # Columns of the report table: (metric key, header).
@@ -182,12 +191,6 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _format(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
-
-
 def _lift(metrics: dict | None, baseline: dict | None, metric: str) -> str:
     if not metrics or not baseline or metrics.get(metric) is None or baseline.get(metric) is None:
         return "–"
@@ -205,9 +208,9 @@ def _metrics_table(metrics: dict, baseline: dict | None) -> str:
     rows.append(("macro", metrics["macro"], (baseline or {}).get("macro")))
     body = []
     for name, values, baseline_values in rows:
-        cells = [html.escape(name)] + [_format(values.get(key)) for key, _ in TABLE_COLUMNS]
+        cells = [html.escape(name)] + [format_number(values.get(key)) for key, _ in TABLE_COLUMNS]
         if baseline:
-            cells.append(_format((baseline_values or {}).get("pr_auc")))
+            cells.append(format_number((baseline_values or {}).get("pr_auc")))
             cells += [_lift(values, baseline_values, key) for key, _ in LIFT_METRICS]
         css = ' class="macro"' if name == "macro" else ""
         body.append(f"<tr{css}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
@@ -240,6 +243,64 @@ def _source_tables(metrics: dict, baseline: dict | None) -> str:
         + _metrics_table(values, baseline_sources.get(name))
         for name, values in metrics.get("by_source", {}).items()
     )
+
+
+def _thresholds_table(metrics: dict) -> str:
+    """How each cut-off was chosen on validation, and what it reached on test."""
+    headers = (
+        "Category",
+        "Rule",
+        "Target precision",
+        "Reached (validation)",
+        "Validation positives",
+        "Base rate",
+        "Validation precision",
+        "Validation recall",
+        "Test precision",
+        "Test recall",
+    )
+    body = []
+    for category, choice in metrics["thresholds"].items():
+        test = metrics["per_category"][category]
+        cells = [
+            html.escape(category),
+            html.escape(choice["rule"]),
+            format_number(choice["target_precision"]),
+            "yes" if choice["target_reached"] else "<b>no</b>",
+            format_number(choice["validation_positives"]),
+            format_number(choice["base_rate"]),
+            format_number(choice["validation_precision"]),
+            format_number(choice["validation_recall"]),
+            format_number(test["precision"]),
+            format_number(test["recall"]),
+        ]
+        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    return (
+        '<h2>Thresholds</h2><p class="note">Each cut-off is the lowest whose validation '
+        "precision, and that of every stricter cut-off with enough positives above it, reaches "
+        "the target. Where none does, the row says so. A target at or under the base rate is "
+        "reached by flagging everything: such a category needs a higher target.</p>"
+        f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
+        "</tbody></table>"
+    )
+
+
+def _quality_sections(quality: dict, out_dir: Path, title: str) -> tuple[str, dict[str, Path]]:
+    """The behavioural suite's and the bias sections, and their plots by caption."""
+    images = {
+        "Behavioural suite": _save(
+            plot_behaviour(quality["behaviour"], title), out_dir / "behaviour.png"
+        )
+    }
+    sections = behaviour_html(quality["behaviour"])
+    for category, bias in quality["bias"].items():
+        heading = f"Identity-term bias: {category}"
+        images[heading] = _save(plot_bias(bias, title), out_dir / f"bias_{category}.png")
+        sections += bias_html(bias, heading)
+    if quality["bias_skipped"]:
+        sections += bias_skipped_html(quality["bias_skipped"])
+    return sections, images
 
 
 def _html_page(title: str, table: str, images: dict[str, Path], with_lift: bool) -> str:
@@ -298,6 +359,13 @@ def write_report(
         )
         images = {"PR-AUC per source": paths["sources"], **images}
         tables += "<h2>Per source</h2>" + _source_tables(metrics, baseline)
+    if metrics.get("thresholds"):
+        tables += _thresholds_table(metrics)
+    if metrics.get("quality"):
+        sections, quality_images = _quality_sections(metrics["quality"], out_dir, title)
+        tables += sections
+        images = {**quality_images, **images}
+        paths.update({caption: path for caption, path in quality_images.items()})
     page = _html_page(title, tables, images, with_lift=bool(baseline))
     paths["report"] = out_dir / "report.html"
     paths["report"].write_text(page, encoding="utf-8")

@@ -6,15 +6,15 @@ One sigmoid output per category, trained with binary cross-entropy in which unkn
 model is scored on validation (macro PR-AUC over the categories with both classes there, or
 minus the validation loss when none has); the best epoch is saved as a
 :class:`~components.model.modeling.ModerationModel` and training stops after ``patience`` epochs
-without improvement.
+without improvement. Texts are normalised as the model always reads them, each cut to its first
+window. ``config.augment`` adds synthetic rows to the train split (components.data.augment), and
+``config.soft_labels`` trains on annotators' shares or weights rows by their agreement.
 
-Checkpoints (``checkpoint_dir``): every ``checkpoint_every_steps`` optimizer steps and at every
-epoch end, ``checkpoint.pt`` holds model, optimizer, scheduler, progress (epoch, step within
-it, best score, patience counter, history), every process's RNG states and a fingerprint of
-config, taxonomy, data and number of processes; ``best_model.pt`` holds the best weights so
-far. A rerun with the same fingerprint carries on where the checkpoint left off: batches are
-shuffled by (seed, epoch), so the batches already done are skipped and the result is the same
-as an uninterrupted run. A checkpoint with another fingerprint is ignored, with a message.
+Checkpoints (``checkpoint_dir``, components.model.checkpoints) are written every
+``checkpoint_every_steps`` optimizer steps and at every epoch end. A rerun with the same
+fingerprint carries on where the checkpoint left off: batches are shuffled by (seed, epoch), so
+the batches already done are skipped and the result is the same as an uninterrupted run. A
+checkpoint with another fingerprint is ignored, with a message.
 
 Command line (frames are canonical rows JSONL files, as in a dataset's ``rows.jsonl``, or
 canonical dataset folders)::
@@ -22,8 +22,8 @@ canonical dataset folders)::
     python -m components.model.training --train T.jsonl --validation V.jsonl --taxonomy X.yaml \
         --config C.yaml --output DIR [--checkpoint-dir D] [--result R.json]
 
-It runs alone or under ``torchrun --nproc_per_node N``: one process per device (GPU
-``LOCAL_RANK`` when CUDA is there: nccl; else CPU: gloo), DistributedSampler shards and DDP
+It runs alone or under ``torchrun --nproc_per_node N``: one process per device
+(components.model.replicas), DistributedSampler shards and DDP
 averages gradients; rank 0 validates, tells the others the score so all stop together, and
 alone writes checkpoints, the model and the result. Multi-node runs need a ``checkpoint_dir``
 every node can read.
@@ -38,11 +38,8 @@ import hashlib
 import logging
 import math
 import os
-import pickle
-import random
 import sys
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +54,8 @@ from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
-from components.config import TrainConfig
+from components.config import AugmentConfig, TrainConfig
+from components.data.augment import augment_training, augmentation_counts
 from components.data.canonical import (
     Taxonomy,
     frame_from_records,
@@ -68,12 +66,19 @@ from components.data.canonical import (
     read_jsonl,
 )
 from components.errors import ModpipeError
+from components.model.behaviour import build_suite, suite_training_rows
+from components.model.checkpoints import (
+    Checkpoints,
+    Progress,
+    restore_rng,
+    rng_state,
+    run_fingerprint,
+)
 from components.model.modeling import ModerationModel, build_classifier
+from components.model.replicas import Replica, process_group
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "checkpoint.pt"
-BEST_WEIGHTS_FILE = "best_model.pt"
 STOP_AFTER_STEPS_ENV = "MODPIPE_STOP_AFTER_STEPS"
 WEIGHTS_DIGEST_DIR_ENV = "MODPIPE_WEIGHTS_DIGEST_DIR"
 
@@ -86,6 +91,7 @@ class TrainResult(BaseModel):
     steps_run: int  # optimizer steps taken by this call (fewer than planned after a resume)
     history: list[dict]
     resumed_from: dict | None
+    augmented: dict[str, int] = {}  # synthetic training rows added, by kind
 
 
 def load_config(path: Path) -> TrainConfig:
@@ -106,11 +112,16 @@ def read_frame(path: Path) -> pd.DataFrame:
 @dataclass
 class LabelledTexts:
     texts: list[str]
-    targets: np.ndarray  # [n, k] float32, 0 where unknown
+    targets: np.ndarray  # [n, k] float32, 0 where unknown; a share of annotators with soft labels
     known: np.ndarray  # [n, k] float32, 1 where the label is known
+    weights: np.ndarray  # [n] float32: each row's weight in the loss
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, taxonomy: Taxonomy, split: str) -> "LabelledTexts":
+    def from_frame(
+        cls, frame: pd.DataFrame, taxonomy: Taxonomy, split: str, soft_labels: str = "off"
+    ) -> "LabelledTexts":
+        """``soft_labels`` (TrainConfig): "soft" takes a row's annotator shares as its targets,
+        "agreement" weights it by its agreement; rows without them keep their labels, weight 1."""
         if "text" not in frame.columns or frame.empty:
             raise ModpipeError(f"{split}: expected rows with a 'text' column")
         columns = [label_column(name) for name in taxonomy.names]
@@ -122,11 +133,45 @@ class LabelledTexts:
             raise odd_labels from None
         if (labels.notna() & ~labels.isin([0, 1])).any().any():
             raise odd_labels
+        known = labels.notna().to_numpy(dtype=np.float32)
+        targets = labels.fillna(0).to_numpy(dtype=np.float32)
+        if soft_labels == "soft" and "soft_labels" in frame:
+            targets = np.where(known == 1, _annotator_shares(frame, taxonomy, targets), 0.0)
+        weights = np.ones(len(frame), dtype=np.float32)
+        if soft_labels == "agreement" and "agreement" in frame:
+            agreement = pd.to_numeric(frame["agreement"], errors="coerce")
+            weights = agreement.fillna(1.0).to_numpy(dtype=np.float32)
         return cls(
             texts=frame["text"].fillna("").astype(str).tolist(),
-            targets=labels.fillna(0).to_numpy(dtype=np.float32),
-            known=labels.notna().to_numpy(dtype=np.float32),
+            targets=targets.astype(np.float32),
+            known=known,
+            weights=weights,
         )
+
+
+def _annotator_shares(frame: pd.DataFrame, taxonomy: Taxonomy, labels: np.ndarray) -> np.ndarray:
+    """[n, k]: each row's share of annotators per category where it has one, else its label."""
+    shares = labels.copy()
+    for row, soft in enumerate(frame["soft_labels"]):
+        if isinstance(soft, dict):
+            for column, name in enumerate(taxonomy.names):
+                if soft.get(name) is not None:
+                    shares[row, column] = soft[name]
+    return shares
+
+
+def with_augmentation(
+    train: pd.DataFrame, taxonomy: Taxonomy, config: AugmentConfig
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The train split with the configured synthetic rows added, and their count by kind."""
+    extra = [augment_training(train, taxonomy.names, config)]
+    if config.behaviour_suite:
+        suite = build_suite(taxonomy.names, config.seed)
+        extra.append(suite_training_rows(suite, taxonomy.names))
+    added = pd.concat(extra, ignore_index=True)
+    if added.empty:
+        return train, {}
+    return pd.concat([train, added], ignore_index=True), augmentation_counts(added)
 
 
 def masked_bce_loss(
@@ -134,13 +179,16 @@ def masked_bce_loss(
     targets: torch.Tensor,
     known: torch.Tensor,
     pos_weight: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean binary cross-entropy over the known labels; unknown ones add nothing, any target."""
+    """Mean binary cross-entropy over the known labels, each row's weighted by ``weights``;
+    unknown labels add nothing, whatever their target."""
     losses = F.binary_cross_entropy_with_logits(
         logits, targets.nan_to_num(0.0), pos_weight=pos_weight, reduction="none"
     )
-    losses = torch.where(known.bool(), losses, torch.zeros_like(losses))
-    return losses.sum() / known.sum().clamp(min=1)
+    mask = known.float() if weights is None else known.float() * weights[:, None]
+    losses = torch.where(known.bool(), losses, torch.zeros_like(losses)) * mask
+    return losses.sum() / mask.sum().clamp(min=1e-6)
 
 
 def positive_weights(data: LabelledTexts, cap: float) -> np.ndarray:
@@ -170,165 +218,6 @@ def weights_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-# --- processes ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Replica:
-    rank: int
-    world_size: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def current(cls) -> "Replica":
-        distributed = dist.is_available() and dist.is_initialized()
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        cuda = torch.cuda.is_available()
-        return cls(
-            rank=dist.get_rank() if distributed else 0,
-            world_size=dist.get_world_size() if distributed else 1,
-            device=torch.device("cuda", local_rank) if cuda else torch.device("cpu"),
-        )
-
-    def gather(self, obj) -> list:
-        """Every rank's ``obj``, in rank order."""
-        if self.world_size == 1:
-            return [obj]
-        gathered = [None] * self.world_size
-        dist.all_gather_object(gathered, obj)
-        return gathered
-
-    def from_main(self, obj):
-        """Rank 0's ``obj`` on every rank."""
-        if self.world_size == 1:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-
-@contextmanager
-def process_group():
-    """Join torchrun's process group when launched by torchrun; nothing to do when run alone."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        yield
-        return
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl", device_id=device)
-    else:
-        dist.init_process_group(backend="gloo")
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
-# --- checkpoints -------------------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    epoch: int = 0  # epochs finished
-    step_in_epoch: int = 0  # batches finished in the current epoch
-    global_step: int = 0
-    best_score: float | None = None
-    best_epoch: int | None = None
-    epochs_without_improvement: int = 0
-    stopped: bool = False
-    history: list[dict] = field(default_factory=list)
-
-
-def _rng_state() -> dict:
-    name, keys, *rest = np.random.get_state()
-    return {
-        "python": random.getstate(),
-        "numpy": (
-            name,
-            keys.tolist(),
-            *rest,
-        ),  # plain lists load with torch.load(weights_only=True)
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def _restore_rng(state: dict) -> None:
-    random.setstate(state["python"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save_atomically(obj, path: Path) -> None:
-    """Write beside, then rename: a crash mid-write leaves the previous file intact."""
-    partial = path.with_suffix(path.suffix + ".partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
-
-
-def run_fingerprint(
-    config: TrainConfig, taxonomy: Taxonomy, datasets: list[LabelledTexts], world_size: int
-) -> str:
-    """What a checkpoint must match to be resumed: config, taxonomy, data and process count."""
-    digest = hashlib.sha256()
-    settings = config.model_dump_json(exclude={"checkpoint_every_steps"})  # changes no result
-    for part in (settings, taxonomy.model_dump_json(), str(world_size)):
-        digest.update(part.encode())
-    for data in datasets:
-        digest.update("\x00".join(data.texts).encode())
-        digest.update(data.targets.tobytes())
-        digest.update(data.known.tobytes())
-    return digest.hexdigest()
-
-
-class Checkpoints:
-    def __init__(self, directory: Path | None, fingerprint: str):
-        self.directory = Path(directory) if directory else None
-        self.fingerprint = fingerprint
-
-    def load(self) -> dict | None:
-        """The saved state when it belongs to this run; None (with a message) otherwise."""
-        path = self.directory / CHECKPOINT_FILE if self.directory else None
-        if path is None or not path.is_file():
-            return None
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            log.warning("checkpoint %s is unreadable (%s); starting over", path, err)
-            return None
-        if saved.get("fingerprint") != self.fingerprint:
-            log.warning(
-                "checkpoint %s belongs to another run (config, taxonomy, data or process count "
-                "differ); ignoring it and starting over",
-                path,
-            )
-            return None
-        return saved
-
-    def save(self, state: dict) -> None:
-        if self.directory:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _save_atomically(
-                {**state, "fingerprint": self.fingerprint}, self.directory / CHECKPOINT_FILE
-            )
-
-    def save_best(self, weights: dict) -> None:
-        if self.directory:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _save_atomically(weights, self.directory / BEST_WEIGHTS_FILE)
-
-    def load_best(self) -> dict:
-        return torch.load(self.directory / BEST_WEIGHTS_FILE, map_location="cpu", weights_only=True)
-
-
 # --- training ----------------------------------------------------------------------------
 
 
@@ -348,7 +237,8 @@ class _Trainer:
         self.config = config
         self.taxonomy = taxonomy
         self.replica = Replica.current()
-        self.train_data = LabelledTexts.from_frame(train, taxonomy, "train")
+        train, self.augmented = with_augmentation(train, taxonomy, config.augment)
+        self.train_data = LabelledTexts.from_frame(train, taxonomy, "train", config.soft_labels)
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
         self.progress_bar = progress_bar and self.replica.is_main
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
@@ -407,7 +297,7 @@ class _Trainer:
         self.scheduler.load_state_dict(saved["scheduler"])
         self.progress = Progress(**saved["progress"])
         own = saved["ranks"][self.replica.rank]
-        _restore_rng(own["rng"])
+        restore_rng(own["rng"])
         self.epoch_loss = own["epoch_loss"]
         if self.replica.is_main and self.progress.best_epoch is not None:
             self.best_weights = self.checkpoints.load_best()
@@ -460,16 +350,12 @@ class _Trainer:
 
     def _step(self, batch: list[int]) -> float:
         device = self.replica.device
-        inputs = self.tokenizer(
-            [self.train_data.texts[i] for i in batch],
-            padding=True,
-            truncation=True,
-            max_length=self.config.max_length,
-            return_tensors="pt",
-        ).to(device)
+        inputs = self.classifier.encode([self.train_data.texts[i] for i in batch]).to(device)
         targets = torch.from_numpy(self.train_data.targets[batch]).to(device)
         known = torch.from_numpy(self.train_data.known[batch]).to(device)
-        loss = masked_bce_loss(self.model(**inputs).logits, targets, known, self.pos_weight)
+        weights = torch.from_numpy(self.train_data.weights[batch]).to(device)
+        logits = self.model(**inputs).logits
+        loss = masked_bce_loss(logits, targets, known, self.pos_weight, weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
@@ -531,7 +417,7 @@ class _Trainer:
         progress.stopped = progress.epochs_without_improvement >= self.config.patience
 
     def _save_checkpoint(self) -> None:
-        ranks = self.replica.gather({"rng": _rng_state(), "epoch_loss": dict(self.epoch_loss)})
+        ranks = self.replica.gather({"rng": rng_state(), "epoch_loss": dict(self.epoch_loss)})
         if self.replica.is_main:
             self.checkpoints.save(
                 {
@@ -561,6 +447,7 @@ class _Trainer:
             steps_run=self.steps_run,
             history=self.progress.history,
             resumed_from=self.resumed_from,
+            augmented=self.augmented,
         )
 
 

@@ -21,6 +21,8 @@ def log_evaluation(result: dict, report_dir: Path, report_path: Path, prefix: st
     flat = flat_metrics(result["metrics"], prefix)
     mlflow.log_metrics(flat)
     mlflow.log_dict(result["thresholds"], "thresholds.json")
+    mlflow.log_dict(result["metrics"]["thresholds"], "threshold_choices.json")
+    mlflow.log_dict(result["metrics"]["quality"], "quality.json")  # the suite's failures, bias
     mlflow.log_artifacts(str(report_dir), "report")
     shutil.copy(Path(report_dir) / "report.html", report_path)
     return flat

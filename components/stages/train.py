@@ -19,9 +19,8 @@ from components.config import PipelineConfig, TrainConfig
 from components.data.canonical import DatasetCard, Taxonomy, read_dataset, write_dataset
 from components.data.split import split_frames
 from components.errors import ModpipeError
+from components.model.checkpoints import BEST_WEIGHTS_FILE, CHECKPOINT_FILE
 from components.model.training import (
-    BEST_WEIGHTS_FILE,
-    CHECKPOINT_FILE,
     TrainResult,
     train_model,
 )
@@ -94,6 +93,7 @@ def _log(config: PipelineConfig, result: TrainResult) -> None:
         }
         mlflow.log_metrics(figures, step=int(epoch.get("epoch", 0)))
     mlflow.log_metrics({"best_epoch": result.best_epoch, "steps_run": result.steps_run})
+    mlflow.log_metrics({f"augment.{kind}.rows": rows for kind, rows in result.augmented.items()})
     if result.resumed_from:
         mlflow.set_tag("resumed_from", str(result.resumed_from))
 

@@ -34,7 +34,24 @@ def test_concurrent_requests_share_calls_and_keep_their_order():
         assert rows[:, 0].tolist() == [len(t) for t in texts]
     assert len(model.calls) < len(requests)  # batched
     assert max(len(call) for call in model.calls) <= 8
-    assert [t for call in model.calls for t in call] == [t for r in requests for t in r]
+    assert sorted(t for call in model.calls for t in call) == sorted(t for r in requests for t in r)
+
+
+def test_a_long_request_does_not_stall_a_short_one_queued_behind_it():
+    model = RecordingModel()
+
+    async def scenario():
+        batcher = MicroBatcher(model, max_batch_size=8)
+        long = asyncio.ensure_future(batcher(["long"] * 100))
+        await asyncio.sleep(0)
+        short = await batcher(["short"])
+        return short, await long
+
+    short, long = asyncio.run(scenario())
+    call = int(short[0, 1])  # scored in the first call after it queued, beside the long one
+    assert call <= 2 and model.calls[call - 1].count("long") == 7
+    assert long[:, 0].tolist() == [4] * 100
+    assert len(model.calls) == 13  # 101 items in full batches of 8
 
 
 def test_a_lone_request_is_scored_at_once_in_one_call():
@@ -57,9 +74,10 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_still_runs():
 
     async def scenario():
         batcher = MicroBatcher(model, max_batch_size=2)
-        return await asyncio.gather(
-            batcher(["bad", "x"]), batcher(["fine", "ok"]), return_exceptions=True
-        )
+        failing = asyncio.ensure_future(batcher(["bad", "x"]))
+        await asyncio.sleep(0)  # the failing batch is being scored
+        served = asyncio.ensure_future(batcher(["fine", "ok"]))
+        return await asyncio.gather(failing, served, return_exceptions=True)
 
     failed, served = asyncio.run(scenario())
     assert isinstance(failed, RuntimeError)

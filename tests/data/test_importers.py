@@ -74,6 +74,10 @@ def test_davidson_rows_labels_and_agreement(davidson_csv):
     assert not frame[["label_hate", "label_offensive"]].isna().any().any()
     assert not ((frame["label_hate"] == 1) & (frame["label_offensive"] == 1)).any()
     assert frame["agreement"].between(0, 1).all()
+    hate_share = frame["soft_labels"].map(lambda shares: shares["hate"])
+    hate_rows = frame["label_hate"] == 1  # the class most annotators chose: its share agrees
+    assert (hate_share[hate_rows] - frame.loc[hate_rows, "agreement"]).abs().max() < 1e-4
+    assert frame["soft_labels"].map(lambda shares: shares["hate"] + shares["offensive"]).le(1).all()
     assert frame["id"].is_unique and frame["id"].str.fullmatch(r"davidson-\d+").all()
     assert frame["id"].iloc[0] == "davidson-0"
     assert (frame["source"] == "davidson").all()

@@ -9,6 +9,7 @@ from components.model.metrics import (
     choose_thresholds,
     compute_metrics,
     confusion_counts,
+    cutoffs,
     expected_calibration_error,
     flat_metrics,
     label_matrix,
@@ -48,7 +49,9 @@ def test_label_matrix_names_missing_categories():
 def test_perfect_scores_give_perfect_metrics():
     y_true = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=float)
     scores = np.where(y_true == 1, 0.9, 0.1)
-    thresholds = choose_thresholds(y_true, scores, CATEGORIES, {"hate": 0.9, "spam": 0.9}, {})
+    thresholds = cutoffs(
+        choose_thresholds(y_true, scores, CATEGORIES, {"hate": 0.9, "spam": 0.9}, {})
+    )
     metrics = compute_metrics(y_true, scores, CATEGORIES, thresholds)
     for name in ("precision", "recall", "f1", "roc_auc", "pr_auc"):
         assert metrics["macro"][name] == pytest.approx(1.0)
@@ -83,7 +86,7 @@ def test_unknown_in_one_category_only_affects_that_category():
 def test_category_without_positives_has_no_auc_and_macro_skips_it():
     y_true = np.array([[1, 0], [0, 0], [1, 0], [0, NAN]], dtype=float)
     scores = np.array([[0.9, 0.2], [0.1, 0.7], [0.8, 0.1], [0.3, 0.9]])
-    thresholds = choose_thresholds(y_true, scores, CATEGORIES, {}, {"spam": 0.4})
+    thresholds = cutoffs(choose_thresholds(y_true, scores, CATEGORIES, {}, {"spam": 0.4}))
     assert thresholds["spam"] == 0.4  # no positives to learn from: the taxonomy default
     metrics = compute_metrics(y_true, scores, CATEGORIES, thresholds)
     spam = metrics["per_category"]["spam"]
@@ -131,7 +134,7 @@ def precision_recall_at(labels: np.ndarray, scores: np.ndarray, threshold: float
 def test_thresholds_reach_target_precision_with_most_recall(target):
     y_true, scores = noisy_problem(seed=1)
     targets = dict.fromkeys(CATEGORIES, target)
-    thresholds = choose_thresholds(y_true, scores, CATEGORIES, targets, {})
+    thresholds = cutoffs(choose_thresholds(y_true, scores, CATEGORIES, targets, {}))
     for column, category in enumerate(CATEGORIES):
         labels, category_scores = y_true[:, column], scores[:, column]
         precision, recall = precision_recall_at(labels, category_scores, thresholds[category])
@@ -148,7 +151,7 @@ def test_unreachable_target_falls_back_to_best_f1():
     # The top score is a negative, so no threshold reaches precision 1.
     labels = np.array([0, 1, 1, 0, 1, 0, 0])[:, None].astype(float)
     scores = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.3, 0.2])[:, None]
-    thresholds = choose_thresholds(labels, scores, ["hate"], {"hate": 1.0}, {})
+    thresholds = cutoffs(choose_thresholds(labels, scores, ["hate"], {"hate": 1.0}, {}))
 
     def f1_at(cut):
         predicted, positive = scores[:, 0] >= cut, labels[:, 0] == 1
@@ -156,6 +159,40 @@ def test_unreachable_target_falls_back_to_best_f1():
 
     assert thresholds["hate"] == 0.6
     assert f1_at(0.6) == max(f1_at(cut) for cut in scores[:, 0])
+
+
+def test_a_lucky_spike_of_precision_at_a_low_cut_is_not_chosen():
+    # Precision by number flagged: 1 1 1 1 .8 .67 .57 .63 .67 .7 .73 .67 .62: it climbs back to
+    # 0.73 at the 11th score only by luck, after falling to 0.57.
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0])[:, None].astype(float)
+    scores = np.linspace(0.95, 0.35, 13)[:, None]
+    choice = choose_thresholds(labels, scores, ["hate"], {"hate": 0.7}, {})["hate"]
+    assert choice["threshold"] == pytest.approx(scores[4, 0])  # not scores[10]
+    assert choice["rule"] == "target precision" and choice["target_reached"]
+    assert choice["validation_precision"] == pytest.approx(0.8)
+    # With 5 true positives required above a cut, no trusted cut reaches 0.9.
+    strict = choose_thresholds(labels, scores, ["hate"], {"hate": 0.9}, {}, min_positives=5)
+    assert strict["hate"]["rule"] == "best F1: target not reached"
+    assert strict["hate"]["target_reached"] is False and strict["hate"]["target_precision"] == 0.9
+
+
+def test_too_few_validation_positives_keep_the_default_and_say_so():
+    labels = np.array([1, 0, 1, 0, 0])[:, None].astype(float)
+    scores = np.array([0.9, 0.8, 0.7, 0.2, 0.1])[:, None]
+    choice = choose_thresholds(labels, scores, ["hate"], {"hate": 0.5}, {"hate": 0.45}, 3)["hate"]
+    assert choice["threshold"] == 0.45 and choice["rule"].startswith("default")
+    assert choice["validation_positives"] == 2 and not choice["target_reached"]
+
+
+def test_a_recall_floor_lowers_the_cut_and_the_target_is_reported_missed():
+    labels = np.array([1, 1, 0, 0, 1, 0, 1, 0])[:, None].astype(float)
+    scores = np.linspace(0.9, 0.2, 8)[:, None]
+    choice = choose_thresholds(labels, scores, ["hate"], {"hate": 1.0}, {}, 1, {"hate": 0.75})
+    chosen = choice["hate"]
+    assert chosen["rule"] == "recall floor" and chosen["validation_recall"] >= 0.75
+    assert chosen["threshold"] == pytest.approx(scores[4, 0]) and not chosen["target_reached"]
+    flat = flat_metrics({"per_category": {}, "macro": {}, "thresholds": choice})
+    assert flat["threshold.hate.target_reached"] == 0.0
 
 
 def test_confusion_counts_match_hand_count():
@@ -183,7 +220,9 @@ def test_mismatched_shapes_are_a_user_error():
 def test_write_report_makes_plots_and_a_self_contained_page(tmp_path):
     y_true, scores = noisy_problem(rows=200)
     y_true[:20, 1] = NAN
-    thresholds = choose_thresholds(y_true, scores, CATEGORIES, dict.fromkeys(CATEGORIES, 0.8), {})
+    thresholds = cutoffs(
+        choose_thresholds(y_true, scores, CATEGORIES, dict.fromkeys(CATEGORIES, 0.8), {})
+    )
     metrics = compute_metrics(y_true, scores, CATEGORIES, thresholds)
     baseline = compute_metrics(y_true, np.full_like(scores, 0.5), CATEGORIES, thresholds)
     paths = write_report(
@@ -240,3 +279,11 @@ def test_one_source_has_no_per_source_figures():
     y_true, scores = noisy_problem(rows=50)
     sources = np.array(["only"] * 50)
     assert metrics_by_source(y_true, scores, CATEGORIES, {"hate": 0.5, "spam": 0.5}, sources) == {}
+
+
+def test_a_target_under_the_base_rate_is_called_out():
+    labels = np.array([1, 1, 1, 0, 1, 1, 0, 1])[:, None].astype(float)
+    scores = np.linspace(0.9, 0.1, 8)[:, None]
+    choice = choose_thresholds(labels, scores, ["offensive"], {"offensive": 0.7}, {})
+    assert choice["offensive"]["base_rate"] == 0.75
+    assert choice["offensive"]["rule"] == "target precision, at or under the base rate"

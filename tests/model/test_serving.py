@@ -62,7 +62,7 @@ TEXTS = [
     "Ünïcödé \u2028 line separator, emoji 🙂👍🏽, RTL \u202e text \u05e9\u05dc\u05d5\u05dd",
     "zero\u200bwidth\u200d joiners, combining e\u0301, surrogate-free 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
     "control \x00 \x07 \x1b[31m characters \ufeff\ufffd",
-    "word " * 300,  # longer than the model's max_length: truncated, not rejected
+    "word " * 300,  # longer than the model's window: scored over windows, not rejected
 ]
 # The first server's limits, set through the environment as an operator would.
 LIMITS = ServingConfig(max_texts=8, max_text_chars=2_000, max_body_bytes=20_000)

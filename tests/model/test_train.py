@@ -15,6 +15,7 @@ import yaml
 
 from components.data.canonical import REPO_ROOT, Category, Taxonomy, records_from_frame
 from components.errors import ModpipeError
+from components.model.checkpoints import BEST_WEIGHTS_FILE, CHECKPOINT_FILE
 from components.model.modeling import (
     DEFAULT_BASE_MODEL,
     MODEL_CARD,
@@ -24,8 +25,6 @@ from components.model.modeling import (
     resolve_base_model,
 )
 from components.model.training import (
-    BEST_WEIGHTS_FILE,
-    CHECKPOINT_FILE,
     STOP_AFTER_STEPS_ENV,
     WEIGHTS_DIGEST_DIR_ENV,
     LabelledTexts,
@@ -330,3 +329,30 @@ def test_the_cli_reports_config_typos(tmp_path, small_split, capsys):
 
     assert main(cli_args(paths, tmp_path / "model")) == 2
     assert "learning_rat: Extra inputs are not permitted" in capsys.readouterr().err
+
+
+def annotated_frame() -> pd.DataFrame:
+    frame = synthetic_frame(4, seed=3)
+    frame["label_hate"] = pd.array([1, 0, 1, None], dtype="Int8")
+    frame["soft_labels"] = [{"hate": 0.6}, {"hate": 0.25, "spam": 0.5}, None, {"hate": 0.9}]
+    frame["agreement"] = [0.6, 0.75, None, 0.9]
+    return frame
+
+
+def test_soft_labels_replace_known_targets_with_annotator_shares():
+    data = LabelledTexts.from_frame(annotated_frame(), TAXONOMY, "train", soft_labels="soft")
+    hard = LabelledTexts.from_frame(annotated_frame(), TAXONOMY, "train")
+    np.testing.assert_allclose(data.targets[:, 0], [0.6, 0.25, 1.0, 0.0])  # unknown stays out
+    assert data.targets[1, 1] == 0.5 and hard.targets[1, 1] == hard.targets[1, 1]
+    np.testing.assert_array_equal(hard.targets[:, 0], [1, 0, 1, 0])
+    np.testing.assert_array_equal(data.known, hard.known)
+    np.testing.assert_array_equal(data.weights, np.ones(4))
+
+
+def test_agreement_weights_each_rows_loss():
+    data = LabelledTexts.from_frame(annotated_frame(), TAXONOMY, "train", soft_labels="agreement")
+    np.testing.assert_allclose(data.weights, [0.6, 0.75, 1.0, 0.9])
+    logits = torch.tensor([[3.0, -1.0], [1.0, 2.0]])
+    targets, known = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.ones(2, 2)
+    weighted = masked_bce_loss(logits, targets, known, weights=torch.tensor([1.0, 0.0]))
+    assert torch.allclose(weighted, masked_bce_loss(logits[:1], targets[:1], known[:1]))
