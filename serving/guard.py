@@ -1,81 +1,151 @@
-"""ASGI middleware that checks a POST request's content type and body size before BentoML reads it.
+"""ASGI middleware that checks a POST request before BentoML reads it: its content type (415),
+its body's size (413) and upload time (408), strict JSON (400) and the route's request model (400,
+with the bounded answers of serving.problems); then admission and a deadline (serving.admission).
 
-BentoML reads any body whatever its size, and parses any content type but form data as JSON;
-a moderation endpoint should answer 415 and 413 instead, in the shape of its other 4xx errors.
+BentoML reads any body whatever its size, parses any content type but form data as JSON (a
+missing one too), resolves duplicate keys last-wins in silence, lists every validation error and
+logs a traceback for each 4xx. Requests the guard passes are valid, so BentoML's own validation
+of them, repeated with the same models, never fails.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.admission import Admission
+from serving.problems import Refusal, client_gone
 
 JSON = "application/json"
+MAX_OBJECT_KEYS = 64  # in any JSON object of a request: room for every field and category
 
 
-def error_response(status: int, kind: str, location: str, message: str) -> JSONResponse:
-    """A 4xx answer shaped like BentoML's own for a request that fails validation."""
-    detail = {"type": kind, "loc": ["header", location], "msg": message}
-    return JSONResponse({"error": message, "detail": [detail]}, status_code=status)
+class BadJSON(ValueError):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Mapping[str, type[BaseModel]],
+        context: dict,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        admission: Admission,
+    ) -> None:
+        """``routes`` maps each API's path to its request model, validated with ``context``."""
         self.app = app
+        self.routes = routes
+        self.context = context
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        media_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
-        if media_type != JSON:
-            message = f"send the body as JSON with 'Content-Type: {JSON}', not {media_type!r}"
-            await error_response(415, "unsupported_media_type", "content-type", message)(
-                scope, receive, send
-            )
+        try:
+            body = await self.read(scope, receive)
+            request = self.validated(scope["path"], body)
+            cost = self.admission.admit(request.texts() if request is not None else [])
+        except Refusal as refusal:
+            await refusal.send(scope, receive, send)
             return
+        try:
+            await self.admission.run(self.app, scope, body, receive, send)
+        finally:
+            self.admission.release(cost)
+
+    async def read(self, scope: Scope, receive: Receive) -> bytes:
+        headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != JSON:
+            given = repr(media_type[:40]) if media_type else "none"
+            message = f"send the body as JSON with 'Content-Type: {JSON}' (given: {given})"
+            raise Refusal.one(415, "unsupported_media_type", "content-type", message)
+        if self.admission.full():  # before reading a byte of the body
+            raise self.admission.overloaded()
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self.too_large(scope, receive, send)
-            return
-        body = await self.read_body(receive)
+            raise self.too_large()
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await read_body(receive, self.max_body_bytes)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.body_timeout_s:g} s"
+            raise Refusal.one(408, "body_timeout", "body", message, connection="close") from None
         if body is None:
-            return  # the client went away
-        if len(body) > self.max_body_bytes:  # a chunked body declares no length
-            await self.too_large(scope, receive, send)
-            return
-        await self.app(scope, replay(body, receive), send)
+            raise client_gone()
+        if len(body) > self.max_body_bytes:  # a chunked body
+            raise self.too_large()
+        return body
 
-    async def read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or as much as one byte past the limit."""
-        chunks, size = [], 0
-        while size <= self.max_body_bytes:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+    def validated(self, path: str, body: bytes) -> BaseModel | None:
+        """The request as its route's model, or None for a route the guard does not know."""
+        model = self.routes.get(path)
+        if model is None:
+            return None
+        try:
+            data = strict_json(body)
+        except BadJSON as err:
+            raise Refusal.one(400, err.kind, "body", str(err)) from None
+        try:
+            return model.model_validate(data, context=self.context)
+        except ValidationError as err:
+            raise Refusal.invalid(err) from None
 
-    async def too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def too_large(self) -> Refusal:
         message = f"the request body is over the limit of {self.max_body_bytes:,} bytes"
-        await error_response(413, "body_too_large", "content-length", message)(scope, receive, send)
+        return Refusal.one(413, "body_too_large", "content-length", message)
 
 
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that hands the app the body already read, then the client's events."""
-    sent = False
+def strict_json(body: bytes) -> object:
+    """JSON as RFC 8259 has it: no NaN or Infinity, and no object with a key twice (which JSON
+    parsers resolve differently) or with more than MAX_OBJECT_KEYS keys."""
+    try:
+        return json.loads(body, object_pairs_hook=unique_keys, parse_constant=no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        position = f" at character {err.pos}" if isinstance(err, json.JSONDecodeError) else ""
+        raise BadJSON("json_invalid", f"the body is not valid UTF-8 JSON{position}") from None
+    except RecursionError:
+        raise BadJSON("json_invalid", "the body's JSON is nested too deeply") from None
 
-    async def receive_again() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive_again
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    if len(pairs) > MAX_OBJECT_KEYS:
+        message = f"an object in the body has {len(pairs):,} keys, over {MAX_OBJECT_KEYS}"
+        raise BadJSON("too_many_keys", message)
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise BadJSON("duplicate_key", f"the key {twice[:32]!r} appears twice in one object")
+    return data
+
+
+def no_constant(name: str) -> None:
+    raise BadJSON("json_invalid", f"{name} is not a JSON number")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or as much as one byte past ``limit``; None if the client went away."""
+    chunks, size = [], 0
+    while size <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

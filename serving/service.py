@@ -7,6 +7,10 @@ was built around (the ``model_tag`` bento argument that the package step records
 latest ``moderation-classifier``. Its limits and options are the bento's ``serving`` argument
 with ``MODPIPE_SERVE_<NAME>`` variables on top (serving.settings). The model loads once per
 worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
+
+Before BentoML sees a request, the guard (serving.guard) checks and validates it strictly,
+sheds load past each worker's budget and holds it to a deadline (serving.admission); the
+connections themselves are limited below BentoML (serving.connections).
 """
 
 import asyncio
@@ -28,14 +32,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
-    ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from components.model.modeling import ModerationModel, sigmoid
+from components.model.modeling import ModerationModel, read_card, sigmoid
+from serving.admission import Admission
 from serving.batching import MicroBatcher
+from serving.connections import ConnectionLimits, bentoml_paths, install
 from serving.guard import RequestGuard
 from serving.settings import (
     BENTO_MODEL_NAME,
@@ -47,12 +54,13 @@ from serving.settings import (
     threads_per_worker,
 )
 
+TOKENIZE_SLICE = 16  # texts tokenised in one go
 BENTO_ARGUMENTS = bentoml.use_arguments()
 SETTINGS = resolve_settings(getattr(BENTO_ARGUMENTS, SERVING_ARGUMENT, None))
 
 Text = Annotated[str, StringConstraints(max_length=SETTINGS.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=SETTINGS.max_texts)]
-Threshold = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Threshold = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]  # no "0.5"
 Thresholds = Annotated[
     dict[str, Threshold] | None,
     Field(description="per-category cut-offs that replace the model's own"),
@@ -68,12 +76,32 @@ class ServiceRequest(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True, extra="forbid")
 
 
-class ModerationRequest(ServiceRequest):
+class ThresholdedRequest(ServiceRequest):
+    thresholds: Thresholds = None
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_categories(cls, thresholds: dict | None, info: ValidationInfo) -> dict | None:
+        # The guard validates with the model's categories; BentoML's second pass has none.
+        known = (info.context or {}).get("categories")
+        unknown = [name for name in thresholds or {} if known is not None and name not in known]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_category",
+                "{name} is not a category of this model; it has: {categories}",
+                {"name": repr(unknown[0][:32]), "categories": ", ".join(known)},
+            )
+        return thresholds
+
+
+class ModerationRequest(ThresholdedRequest):
     input: Annotated[Texts, BeforeValidator(as_list)] = Field(
         description=f"a text, or a list of 1 to {SETTINGS.max_texts}; "
         f"each up to {SETTINGS.max_text_chars} characters"
     )
-    thresholds: Thresholds = None
+
+    def texts(self) -> list[str]:
+        return self.input
 
 
 class RankItem(ServiceRequest):
@@ -81,11 +109,13 @@ class RankItem(ServiceRequest):
     text: Text
 
 
-class RankRequest(ServiceRequest):
+class RankRequest(ThresholdedRequest):
     items: Annotated[list[RankItem], Field(min_length=1, max_length=SETTINGS.max_texts)] = Field(
         description=f"1 to {SETTINGS.max_texts} items, each with its own id"
     )
-    thresholds: Thresholds = None
+
+    def texts(self) -> list[str]:
+        return [item.text for item in self.items]
 
     @field_validator("items")
     @classmethod
@@ -131,23 +161,16 @@ def served_model_tag() -> str:
     return os.environ.get(MODEL_TAG_ENV) or bento_argument or f"{BENTO_MODEL_NAME}:latest"
 
 
-def unknown_categories_error(names: list[str], categories: list[str]) -> ValidationError:
-    """The same 400 response shape that BentoML gives for a request failing its schema."""
-    message = PydanticCustomError(
-        "unknown_category",
-        "not a category of this model; it has: {categories}",
-        {"categories": ", ".join(categories)},
-    )
-    return ValidationError.from_exception_data(
-        "thresholds",
-        [{"type": message, "loc": ("thresholds", name), "input": name} for name in names],
-        hide_input=True,
-    )
+SERVED_MODEL = bentoml.models.BentoModel(served_model_tag())
+# BentoML's own timeout (a 504 too) must never come before the guard's.
+TRAFFIC_TIMEOUT_S = SETTINGS.body_timeout_s + SETTINGS.request_timeout_s + 30
 
 
-@bentoml.service(name="moderation", workers=SETTINGS.workers, traffic={"timeout": 60})
+@bentoml.service(
+    name="moderation", workers=SETTINGS.workers, traffic={"timeout": TRAFFIC_TIMEOUT_S}
+)
 class ModerationService:
-    bento_model = bentoml.models.BentoModel(served_model_tag())
+    bento_model = SERVED_MODEL
 
     def __init__(self) -> None:
         torch.set_num_threads(threads_per_worker(SETTINGS.workers))
@@ -199,7 +222,12 @@ class ModerationService:
 
     async def scores(self, texts: list[str]) -> np.ndarray:
         """Sigmoid scores, one row per text, one column per category in the model's order: each
-        the highest over the text's windows."""
+        the highest over the text's windows. Texts are tokenised a slice at a time, so that a
+        request dropped half-way (its client gone, its deadline past) stops there."""
+        slices = [texts[i : i + TOKENIZE_SLICE] for i in range(0, len(texts), TOKENIZE_SLICE)]
+        return np.concatenate(await asyncio.gather(*map(self.slice_scores, slices)))
+
+    async def slice_scores(self, texts: list[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         windows = await loop.run_in_executor(self.tokenizing, self.model.windows, texts)
         return sigmoid(windows.pool(await self.window_logits(windows.input_ids)))
@@ -213,11 +241,9 @@ class ModerationService:
         }
 
     def cutoffs(self, overrides: dict[str, float]) -> dict[str, float]:
-        """The thresholds in the model's category order, with the request's overrides."""
-        unknown = [name for name in overrides if name not in self.thresholds]
-        if unknown:
-            raise unknown_categories_error(unknown, self.model.categories)
-        return {**self.thresholds, **overrides}
+        """The thresholds in the model's category order, with the request's overrides (the
+        guard has refused names that are not categories)."""
+        return {name: overrides.get(name, cutoff) for name, cutoff in self.thresholds.items()}
 
     def result(self, scores: np.ndarray, cutoffs: dict[str, float]) -> ModerationResult:
         named = {name: float(s) for name, s in zip(self.model.categories, scores, strict=True)}
@@ -227,4 +253,34 @@ class ModerationService:
         )
 
 
-ModerationService.add_asgi_middleware(RequestGuard, max_body_bytes=SETTINGS.body_limit)
+def guard_requests(service: type) -> None:
+    """The guard and the connection limits, from SETTINGS and the served model's card."""
+    card = read_card(SERVED_MODEL.resolve().path_of(MODEL_SUBDIR))
+    # A window of the model holds max_length tokens, 3/4 of them new: about 3 characters each.
+    admission = Admission(
+        budget=SETTINGS.max_texts_in_flight,
+        chars_per_unit=3 * card.max_length,
+        retry_after_s=SETTINGS.retry_after_s,
+        deadline_s=SETTINGS.request_timeout_s,
+    )
+    routes = {"/moderate": ModerationRequest, "/rank": RankRequest}
+    service.add_asgi_middleware(
+        RequestGuard,
+        routes=routes,
+        context={"categories": [c.name for c in card.categories]},
+        max_body_bytes=SETTINGS.body_limit,
+        body_timeout_s=SETTINGS.body_timeout_s,
+        admission=admission,
+    )
+    install(
+        ConnectionLimits(
+            max_header_bytes=SETTINGS.max_header_bytes,
+            max_headers=SETTINGS.max_headers,
+            header_timeout_s=SETTINGS.header_timeout_s,
+            max_connections=SETTINGS.max_connections,
+            known_paths=bentoml_paths() | set(routes),
+        )
+    )
+
+
+guard_requests(ModerationService)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from components.config import ServingConfig
+import yaml
+
+from components.config import ConfigLoader, ServingConfig
 from components.data.canonical import validate_model
 
 BENTO_MODEL_NAME = "moderation-classifier"
@@ -29,6 +31,15 @@ def settings_env_name(field: str) -> str:
     return SETTINGS_ENV_PREFIX + field.upper()
 
 
+def env_value(text: str):
+    """A variable's value read as the same setting in a preset would be: a YAML scalar ("64",
+    "true", "1e-3"), which is then validated as strictly; text that is no YAML stays text."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)
+    except yaml.YAMLError:
+        return text
+
+
 def resolve_settings(
     recorded: Mapping | None, environ: Mapping[str, str] = os.environ
 ) -> ServingConfig:
@@ -38,10 +49,11 @@ def resolve_settings(
     the ones recorded at build time when it loads a bento.
     """
     overrides = {
-        field: environ[settings_env_name(field)]
+        field: env_value(environ[settings_env_name(field)])
         for field in ServingConfig.model_fields
         if settings_env_name(field) in environ
     }
+    variables = "".join(f", {settings_env_name(field)}" for field in overrides)
     return validate_model(
-        {**(recorded or {}), **overrides}, ServingConfig, "serving settings (bento, environment)"
+        {**(recorded or {}), **overrides}, ServingConfig, f"serving settings (bento{variables})"
     )

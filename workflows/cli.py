@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from components.errors import ModpipeError
 
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Commands(TyperGroup):
+    """Typer's standalone mode turns Ctrl-C into a silent exit 130 before main() could see it:
+    catch it first, and say what it interrupted (a publication says what its folder holds)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:
+            message = f"interrupted: {interrupt}" if str(interrupt) else "interrupted"
+            err_console.print(message, markup=False)
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
+    cls=Commands,
     help="Moderation pipeline: versioned data -> validated -> fine-tuned -> registered -> served.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 data_app = typer.Typer(
-    help="Canonical datasets: synthesise, fetch, import, pull, validate.", no_args_is_help=True
+    help="Canonical datasets: synthesise, fetch, import, pull, restore, validate.",
+    no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DATA_DIR = Path("data")
 DATASETS_DIR = Path("datasets")  # where `modpipe data fetch` puts the catalogue's datasets
@@ -32,19 +50,19 @@ REPORTS_DIR = Path("reports")
 
 
 def _report_publication(publication) -> None:
-    console.print(f"wrote [bold]{publication.directory}[/]")
+    directory = publication.directory
+    console.print(f"wrote [bold]{escape(str(directory))}[/]")
     if publication.md5:
-        console.print(
-            f"DVC version: {publication.md5} ({publication.directory.name}.dvc; commit it with git)"
-        )
+        console.print(f"DVC version: {publication.md5} ({directory.name}.dvc; commit it with git)")
     if publication.previous_md5:
-        dvc_file = f"{publication.directory.name}.dvc"
+        restore = f"modpipe data restore {shlex.quote(str(directory))} {publication.previous_md5}"
         console.print(
-            f"the previous version ({publication.previous_md5}) stays in the DVC cache; get it "
-            f"back with 'git checkout HEAD -- {dvc_file} && dvc checkout {dvc_file}'"
+            f"the previous version ({publication.previous_md5}) stays in the DVC cache; "
+            f"'{restore}' brings it back",
+            markup=False,
         )
     if publication.backup:
-        console.print(f"the previous dataset was moved to {publication.backup}")
+        console.print(f"the previous dataset was moved to {publication.backup}", markup=False)
 
 
 @data_app.command("synth")
@@ -97,8 +115,9 @@ def data_import(
 ) -> None:
     """Turn a public dataset into the canonical form and make it the folder's new DVC version."""
     from components.data.importers import ColumnMapping, import_dataset
-    from components.data.versioning import publish_dataset
+    from components.data.versioning import check_target, publish_dataset
 
+    check_target(output)  # a bad -o fails now, not after a long import
     labels = {}
     for pair in label:
         category, sep, column = pair.partition("=")
@@ -128,7 +147,7 @@ def data_fetch(
     """Download a public dataset of the catalogue, check every sha256, import it and make it
     the folder's new DVC version."""
     from components.data.catalogue import fetch_entry, load_catalogue
-    from components.data.versioning import publish_dataset
+    from components.data.versioning import check_target, publish_dataset
 
     catalogue = load_catalogue()
     if show_list:
@@ -136,11 +155,24 @@ def data_fetch(
         return
     if not name:
         raise ModpipeError(f"name a dataset to fetch: {', '.join(catalogue.datasets)} (or --list)")
+    output = check_target(output or DATASETS_DIR / name)  # before the download
     card, frame = fetch_entry(name, mirror, catalogue)
-    _report_publication(publish_dataset(card, frame, output or DATASETS_DIR / name))
+    _report_publication(publish_dataset(card, frame, output))
     console.print(
         f"{len(frame)} rows of {name} ({card.licence}), categories: {', '.join(card.names)}"
     )
+
+
+@data_app.command("restore")
+def data_restore(
+    directory: Path = typer.Argument(..., help="DVC-tracked dataset folder."),
+    md5: str = typer.Argument(..., help="The version to bring back, as publishing printed it."),
+) -> None:
+    """Make a version in the DVC cache the folder's content again (the one it replaces stays
+    in the cache); DIR.dvc then records it."""
+    from components.data.versioning import restore_dataset
+
+    _report_publication(restore_dataset(directory, md5))
 
 
 def _print_catalogue(catalogue) -> None:
@@ -345,9 +377,6 @@ def main() -> None:
     except ModpipeError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
     except Exception as err:  # a bug, not bad input: still one readable line by default
         if os.environ.get("MODPIPE_DEBUG"):
             raise

@@ -13,6 +13,7 @@ import re
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,12 +131,21 @@ def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[
     return uri, run_id
 
 
-def _ensure_closed(run_id: str, error: str) -> None:
-    """The exit handler closes the run; if the runner died before it could, close it here."""
+@contextlib.contextmanager
+def _closed_on_failure(run_id: str) -> Iterator[None]:
+    """The exit handler closes the run; when the runner stops before it could (a failed step
+    stops it at once, or Ctrl-C, or a crash), close it here: KILLED or FAILED, never left
+    RUNNING or marked FINISHED."""
     from mlflow import MlflowClient
 
-    if MlflowClient().get_run(run_id).info.status == "RUNNING":
-        end_parent_run(run_id, succeeded=False, error=error)
+    try:
+        yield
+    except BaseException as err:
+        if MlflowClient().get_run(run_id).info.status == "RUNNING":
+            interrupted = isinstance(err, KeyboardInterrupt)
+            cause = "interrupted" if interrupted else str(err) or type(err).__name__
+            end_parent_run(run_id, succeeded=False, error=cause, interrupted=interrupted)
+        raise
 
 
 def _outcome(run_id: str, uri: str, seconds: float) -> RunResult:
@@ -164,27 +174,35 @@ def run_local(config: PipelineConfig, config_path: Path | None = None, show=prin
 
     from workflows.pipeline import build_pipeline
 
+    pipeline = build_pipeline(config)  # KFP's own checks, before there is a run to fail
     uri, run_id = _open_parent_run(config, config_path)
-    PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
-    log_path = PIPELINE_ROOT / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    show(f"running pipeline '{config.name}' (full log: {log_path})")
-    kfp.local.init(
-        runner=kfp.local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(PIPELINE_ROOT.resolve()),
-        raise_on_error=True,
-    )
+    with _closed_on_failure(run_id):
+        PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
+        log_path = PIPELINE_ROOT / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        show(f"running pipeline '{config.name}' (full log: {log_path})")
+        kfp.local.init(
+            runner=kfp.local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(PIPELINE_ROOT.resolve()),
+            raise_on_error=True,
+        )
+        started = time.perf_counter()
+        _run_pipeline(pipeline, local_arguments(config, uri, run_id), log_path, show)
+        return _outcome(run_id, uri, time.perf_counter() - started)
+
+
+def _run_pipeline(pipeline, arguments: dict, log_path: Path, show) -> None:
+    """Run it, KFP's output in the log; a failed step is a ModpipeError with the step's own
+    one-line cause where it wrote one."""
     error_file = Path(tempfile.mkstemp(prefix="modpipe-error-")[1])
     os.environ[ERROR_FILE_ENV] = str(error_file)
-    started = time.perf_counter()
     log = PipelineLog(log_path, show)
     try:
         with contextlib.redirect_stdout(log), warnings.catch_warnings():
             # The local runner warns about every cluster-only setting (display names, images).
             warnings.filterwarnings("ignore", module="kfp")
-            build_pipeline(config)(**local_arguments(config, uri, run_id))
+            pipeline(**arguments)
     except RuntimeError as err:
         cause = error_file.read_text(encoding="utf-8").strip()
-        _ensure_closed(run_id, cause or _plain(err))
         raise ModpipeError(
             (f"the pipeline failed in {cause}" if cause else f"the pipeline failed: {_plain(err)}")
             + f" (full log: {log_path})"
@@ -193,7 +211,6 @@ def run_local(config: PipelineConfig, config_path: Path | None = None, show=prin
         log.close()
         os.environ.pop(ERROR_FILE_ENV, None)
         error_file.unlink(missing_ok=True)
-    return _outcome(run_id, uri, time.perf_counter() - started)
 
 
 def cluster_tracking_uri(tracking_uri: str | None) -> str:

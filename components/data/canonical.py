@@ -84,25 +84,48 @@ class DatasetCard(Taxonomy):
     urls: list[str] = []
 
 
+def _problem(error: dict) -> str:
+    """``key: message (got VALUE)``, the value only when it is a short scalar."""
+    key = ".".join(map(str, error["loc"])) or "(top)"
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] != "missing" and isinstance(value, (str, int, float, type(None))):
+        shown = repr(value)
+        message += f" (got {shown if len(shown) <= 40 else shown[:37] + '...'})"
+    return f"{key}: {message}"
+
+
 def validate_model(raw, model: type[BaseModel], origin: str) -> BaseModel:
     """``model`` from plain data; every problem named by its dotted key, in one ModpipeError."""
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(map(_problem, err.errors()))
         raise ModpipeError(f"{origin}: {problems}") from None
 
 
-def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+def load_yaml_model(
+    path: Path, model: type[BaseModel], loader: type[yaml.SafeLoader] = yaml.SafeLoader
+) -> BaseModel:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)
     except FileNotFoundError:
         raise ModpipeError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModpipeError(f"{path}: a folder, not a YAML file") from None
+    except OSError as err:
+        raise ModpipeError(f"{path}: cannot be read ({err.strerror})") from None
     except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ModpipeError(f"{path}: not readable YAML ({err})") from None
+        raise ModpipeError(f"{path}: not readable YAML ({_yaml_problem(err)})") from None
     return validate_model(raw, model, str(path))
+
+
+def _yaml_problem(err: Exception) -> str:
+    """PyYAML's reason and where, in one line (its message quotes the lines around it)."""
+    mark = getattr(err, "problem_mark", None)
+    if getattr(err, "problem", None) and mark:
+        return f"{err.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(err).split())
 
 
 def load_taxonomy(path: Path = DEFAULT_TAXONOMY) -> Taxonomy:

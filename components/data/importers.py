@@ -77,6 +77,8 @@ def _described(names: list[str], own: dict[str, Category], source: str) -> list[
 
 
 def _from_taxonomy_file(path: Path, names: list[str]) -> list[Category]:
+    if path.is_dir():
+        raise ModpipeError(f"{path}: is a directory, expected a YAML taxonomy file")
     taxonomy = {c.name: c for c in load_taxonomy(path).categories}
     missing = [n for n in names if n not in taxonomy]
     if missing:

@@ -6,8 +6,17 @@ splits, positives per category) are first computed with pandas into helper colum
 comes from one GE validation result, rendered as Data Docs and saved as JSON.
 
 GE runs in an ephemeral (in-memory) context: nothing is written outside ``reports_dir``.
+
+Reports hold no raw text: GE judges a copy of the frame in which every string (a text, an id, a
+label value) longer than EXCERPT_CHARS is an excerpt that ends in "…#" and a digest of the whole
+(distinct values keep distinct excerpts, so uniqueness holds on them; lengths are counted on the
+whole texts beforehand). GE's own ``partial_unexpected_count`` keeps SAMPLE_ROWS example rows per
+expectation, named by id with their text. Its ``exclude_unexpected_values`` would drop the
+excerpts and list every failing id instead, so it is not used. A report folder that still
+grows past REPORT_CAP_BYTES (thousands of columns) loses its Data Docs and GE's raw result.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,11 +57,17 @@ DOCS_FOLDER = "data_docs"
 DOCS_SITE = "reports"
 REQUIRED_COLUMNS = ("id", "text", "source")
 SUMMARY_IDS = 5
+SAMPLE_ROWS = 10  # example rows per failed expectation
+EXCERPT_CHARS = 80  # the longest string a report shows
+DIGEST_CHARS = 12
+REPORT_CAP_BYTES = 8 << 20  # Data Docs' fixed assets (fonts, images) take about 4 MB of it
 
-TEXT_STRIPPED = "check_text_stripped"
-REPEATS_EARLIER_KEY = "check_repeats_earlier_key"
-IN_SEVERAL_SPLITS = "check_in_several_splits"
-POSITIVE_PREFIX = "check_positive_"
+CHECK_PREFIX = "check_"
+TEXT_STRIPPED = CHECK_PREFIX + "text_stripped"
+TEXT_LENGTH = CHECK_PREFIX + "text_length"
+REPEATS_EARLIER_KEY = CHECK_PREFIX + "repeats_earlier_key"
+IN_SEVERAL_SPLITS = CHECK_PREFIX + "in_several_splits"
+POSITIVE_PREFIX = CHECK_PREFIX + "positive_"
 
 
 class ExpectationFailure(BaseModel):
@@ -60,6 +75,7 @@ class ExpectationFailure(BaseModel):
     column: str | None
     failed_rows: int
     sample_ids: list[str]
+    excerpts: dict[str, str] = {}  # sample id -> an excerpt of its text
     detail: str
 
 
@@ -70,6 +86,7 @@ class ValidationReport(BaseModel):
     failures: list[ExpectationFailure]
     json_path: Path
     docs_path: Path | None
+    cut_values: int = 0  # strings longer than EXCERPT_CHARS, shown as excerpts
 
     def summary(self) -> str:
         verdict = "passed" if self.success else f"FAILED ({len(self.failures)} expectations)"
@@ -81,7 +98,44 @@ class ValidationReport(BaseModel):
             if failure.sample_ids:
                 head += f" (ids {', '.join(failure.sample_ids[:SUMMARY_IDS])})"
             lines.append(f"  - {head}: {failure.detail}")
+        if self.cut_values:
+            lines.append(
+                f"  ({self.cut_values} values longer than {EXCERPT_CHARS} characters are cut in "
+                "the reports, ending in '…#' and a digest)"
+            )
         return "\n".join(lines)
+
+
+def _excerpt(value: str) -> str:
+    """``value`` if it is short, else its start, "…#" and a digest of the whole, in
+    EXCERPT_CHARS characters: distinct values keep distinct excerpts."""
+    if len(value) <= EXCERPT_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
+    return f"{value[: EXCERPT_CHARS - DIGEST_CHARS - 2]}…#{digest}"
+
+
+def _bounded(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The frame GE judges: every string, and every container as JSON, an excerpt; and how
+    many were cut."""
+    cut = 0
+
+    def shown(value):
+        nonlocal cut
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        if not isinstance(value, str):
+            return value
+        cut += len(value) > EXCERPT_CHARS
+        return _excerpt(value)
+
+    bounded = frame.rename(columns=lambda name: _excerpt(str(name)))
+    for column in bounded.select_dtypes(include=["object", "string"]).columns:
+        counted = cut
+        bounded[column] = bounded[column].map(shown, na_action="ignore")
+        if column.startswith(CHECK_PREFIX):
+            cut = counted  # a check column repeats a user column's values: count them once
+    return bounded, cut
 
 
 def _stripped_text(texts: pd.Series) -> pd.Series:
@@ -102,6 +156,7 @@ def _with_check_columns(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
     if "text" not in frame:
         return checked
     checked[TEXT_STRIPPED] = _stripped_text(frame["text"])
+    checked[TEXT_LENGTH] = checked[TEXT_STRIPPED].str.len()  # of the whole text, not its excerpt
     keys = near_duplicate_key(checked[TEXT_STRIPPED])
     checked[REPEATS_EARLIER_KEY] = keys.duplicated() & keys.notna()
     if "split" in frame:
@@ -140,8 +195,8 @@ def _expectations(
         ex.ExpectColumnValuesToNotBeNull(
             column=TEXT_STRIPPED, **_about("text", "text is a non-blank string")
         ),
-        ex.ExpectColumnValueLengthsToBeBetween(
-            column=TEXT_STRIPPED,
+        ex.ExpectColumnValuesToBeBetween(
+            column=TEXT_LENGTH,
             min_value=settings.min_chars,
             max_value=settings.max_chars,
             **_about("text", f"text has {settings.min_chars} to {settings.max_chars} characters"),
@@ -220,10 +275,11 @@ def _run_suite(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="canonical_dataset", data=batch, suite=suite)
     )
-    # The id column names the failing rows; without one, GE only counts them.
-    result_format = {"result_format": "SUMMARY"}
+    # The id column names the failing rows (without one, GE only counts them), with their text.
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
     if "id" in frame:
-        result_format["unexpected_index_column_names"] = ["id"]
+        named_by = ["id", "text"] if "text" in frame else ["id"]
+        result_format["unexpected_index_column_names"] = named_by
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="validate_dataset",
@@ -249,9 +305,7 @@ def _observation(result: ExpectationValidationResult) -> str:
         return f"could not be checked: {'; '.join(errors)}"
     mismatched = outcome.get("details", {}).get("mismatched", {})
     if mismatched:
-        return "; ".join(
-            f"{kind} columns: {', '.join(names)}" for kind, names in mismatched.items()
-        )
+        return "; ".join(f"{kind} columns: {_some(names)}" for kind, names in mismatched.items())
     if "unexpected_count" in outcome:
         return f"{outcome['unexpected_percent']:.3g}% of checked rows fail"
     if "observed_value" in outcome:
@@ -259,15 +313,21 @@ def _observation(result: ExpectationValidationResult) -> str:
     return "column not found"
 
 
+def _some(names: list[str]) -> str:
+    more = f" and {len(names) - SAMPLE_ROWS} more" if len(names) > SAMPLE_ROWS else ""
+    return ", ".join(names[:SAMPLE_ROWS]) + more
+
+
 def _failure(result: ExpectationValidationResult) -> ExpectationFailure:
     config = result.expectation_config
     indexed_rows = result.result.get("partial_unexpected_index_list") or []
-    ids = list(dict.fromkeys(str(row["id"]) for row in indexed_rows))
+    excerpts = {str(row["id"]): row.get("text") for row in indexed_rows}
     return ExpectationFailure(
         expectation=config.type,
         column=config.meta.get("reported_column", config.kwargs.get("column")),
         failed_rows=result.result.get("unexpected_count", 0),
-        sample_ids=ids,
+        sample_ids=list(excerpts),
+        excerpts={id_: text for id_, text in excerpts.items() if isinstance(text, str)},
         detail=f"expected {config.description}; {_observation(result)}",
     )
 
@@ -281,7 +341,7 @@ def validate_frame(
     """Run the suite on a canonical frame; write validation.json and Data Docs to reports_dir."""
     reports_dir = Path(reports_dir).resolve()  # GE's Data Docs store wants an absolute path
     docs_dir = reports_dir / DOCS_FOLDER
-    checked = _with_check_columns(frame, card)
+    checked, cut_values = _bounded(_with_check_columns(frame, card))
     try:
         shutil.rmtree(docs_dir, ignore_errors=True)  # pages of an earlier run would linger
         reports_dir.mkdir(parents=True, exist_ok=True)
@@ -293,16 +353,31 @@ def validate_frame(
             failures=[_failure(r) for r in result.results if not r.success],
             json_path=reports_dir / REPORT_FILE,
             docs_path=docs_dir / "index.html",
+            cut_values=cut_values,
         )
         document = {
             **report.model_dump(mode="json"),
             "settings": settings.model_dump(),
             "great_expectations": result.to_json_dict(),
         }
-        report.json_path.write_text(json.dumps(document, indent=2, ensure_ascii=False), "utf-8")
+        _write_json(report.json_path, document)
+        if _folder_bytes(docs_dir) + report.json_path.stat().st_size > REPORT_CAP_BYTES:
+            shutil.rmtree(docs_dir)
+            report.docs_path = None
+            left_out = f"left out, with the Data Docs: they outgrew {REPORT_CAP_BYTES:,} bytes"
+            document.update(docs_path=None, great_expectations=left_out)
+            _write_json(report.json_path, document)
     except OSError as err:
         raise ModpipeError(f"{reports_dir}: cannot write the validation reports ({err})") from None
     return report
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False), "utf-8")
 
 
 def validate_dataset(

@@ -146,6 +146,17 @@ class Windows:
         return pooled
 
 
+def read_card(directory: Path) -> ModelCard:
+    """The card of the model saved in ``directory``, without loading its weights."""
+    card_path = Path(directory) / MODEL_CARD
+    if not card_path.is_file():
+        raise ModpipeError(f"{directory}: not a saved moderation model (no {MODEL_CARD})")
+    try:
+        return ModelCard.model_validate_json(card_path.read_text(encoding="utf-8"))
+    except ValidationError as err:
+        raise ModpipeError(f"{card_path}: {err.errors()[0]['msg']}") from None
+
+
 class ModerationModel:
     """A fine-tuned classifier with its tokenizer, categories and decision thresholds."""
 
@@ -173,14 +184,7 @@ class ModerationModel:
 
     @classmethod
     def load(cls, directory: Path, device: str | torch.device | None = None) -> ModerationModel:
-        directory = Path(directory)
-        card_path = directory / MODEL_CARD
-        if not card_path.is_file():
-            raise ModpipeError(f"{directory}: not a saved moderation model (no {MODEL_CARD})")
-        try:
-            card = ModelCard.model_validate_json(card_path.read_text(encoding="utf-8"))
-        except ValidationError as err:
-            raise ModpipeError(f"{card_path}: {err.errors()[0]['msg']}") from None
+        card = read_card(directory)
         model = AutoModelForSequenceClassification.from_pretrained(directory)
         model.to(device or _default_device())
         return cls(

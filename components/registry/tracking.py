@@ -144,6 +144,7 @@ def create_parent_run(
     :func:`end_parent_run`, whichever process (the exit handler's pod) calls it.
     """
     client = MlflowClient()
+    run_id = None
     try:
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
         run = client.create_run(
@@ -154,6 +155,8 @@ def create_parent_run(
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in everything.items()])
         client.log_dict(run_id, config, "config.json")
     except MlflowException as err:
+        if run_id:  # e.g. a param too long for the store: the run must not stay RUNNING
+            end_parent_run(run_id, succeeded=False, error=err.message)
         raise ModpipeError(f"MLflow: cannot start the pipeline run: {err.message}") from None
     return run_id
 
@@ -168,12 +171,18 @@ def note_failure(run_id: str, error: str) -> None:
         client.set_tag(run_id, ERROR_TAG, error[:5000])
 
 
-def end_parent_run(run_id: str, succeeded: bool, error: str = "") -> None:
-    """Close the parent run as FINISHED, or FAILED (with the cause as a tag)."""
+def end_parent_run(
+    run_id: str, succeeded: bool, error: str = "", interrupted: bool = False
+) -> None:
+    """Close the parent run as FINISHED, or FAILED (KILLED when interrupted) with the cause as
+    a tag."""
     client = MlflowClient()
     if error:
         note_failure(run_id, error)
-    status = RunStatus.FINISHED if succeeded else RunStatus.FAILED
+    if succeeded:
+        status = RunStatus.FINISHED
+    else:
+        status = RunStatus.KILLED if interrupted else RunStatus.FAILED
     client.set_terminated(run_id, RunStatus.to_string(status))
 
 

@@ -1,16 +1,23 @@
 """The `modpipe data` commands as a user runs them: real processes, exit codes and messages."""
 
 import json
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+from itertools import count
 from pathlib import Path
 
 import pytest
+from repos import git, make_dvc_repo
 
 from components.data.canonical import read_dataset, write_dataset
+from components.data.versioning import directory_md5, publish_dataset, recorded_md5
 
 MODPIPE = [sys.executable, "-m", "workflows.cli"]
+CUT = [sys.executable, str(Path(__file__).resolve().parents[1] / "interrupts.py")]
 
 
 def modpipe(*args, cwd=None):
@@ -147,3 +154,109 @@ def test_validate_names_empty_texts_and_unknown_label(davidson_csv, tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
     assert "text" in result.stdout and "50" in result.stdout
     assert "label_hate" in result.stdout
+
+
+def spam_csv(path: Path, *texts: str) -> Path:
+    return write_bytes(
+        path, ("text,spam\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(texts))).encode()
+    )
+
+
+def import_args(source: Path, output: Path, *flags) -> list[str]:
+    args = ["data", "import", "-f", "csv", source, "-o", output, "--label", "spam=spam", *flags]
+    return list(map(str, args))
+
+
+def import_csv(source: Path, output: Path, *flags, cwd=None):
+    return modpipe(*import_args(source, output, *flags), cwd=cwd)
+
+
+def one_line_error(result, phrase: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert phrase in result.stderr
+
+
+BAD_PATHS = {
+    "taxonomy is a folder": (lambda d: d / "out", lambda d: ["--taxonomy", d], "is a directory"),
+    "output is a file": (lambda d: write_bytes(d / "file", b"x"), lambda d: [], "a file is there"),
+    "output in a file": (
+        lambda d: write_bytes(d / "file", b"x") / "out",
+        lambda d: [],
+        "is a file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PATHS))
+def test_a_bad_path_is_a_one_line_error_and_leaves_nothing(case, tmp_path):
+    make_output, make_flags, phrase = BAD_PATHS[case]
+    source = spam_csv(tmp_path / "in.csv", "hello", "world")
+    output, flags = make_output(tmp_path), make_flags(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    one_line_error(import_csv(source, output, *flags), phrase)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_source_is_a_one_line_error(tmp_path):
+    source = spam_csv(tmp_path / "in.csv", "hello", "world")
+    source.chmod(0)
+    one_line_error(import_csv(source, tmp_path / "out"), "cannot be read")
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_during_an_import_says_which_version_the_folder_holds(tmp_path, make_dataset):
+    source = spam_csv(tmp_path / "in.csv", "new", "texts", "here")
+    output, previous = tmp_path / "d", make_dataset(["old", "texts"])
+    told = set()
+    for at in count(1):
+        publish_dataset(*previous, output)  # each cut starts from the same previous version
+        cut = [*CUT, str(at), "interrupt", "--modpipe", *import_args(source, output)]
+        result = subprocess.run(cut, capture_output=True, text=True)
+        if result.returncode == 0:
+            break
+        assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        holds_new = read_dataset(output)[1]["text"].tolist() == ["new", "texts", "here"]
+        expected = "holds the new version (" if holds_new else "still holds the previous version"
+        assert line.startswith(f"interrupted: {output} {expected}"), line
+        told.add(holds_new)
+    assert told == {False, True}
+
+
+def test_the_restore_hint_brings_back_exactly_the_version_it_names(tmp_path):
+    repo = make_dvc_repo(tmp_path)
+    versions = [spam_csv(tmp_path / f"v{i}.csv", f"version {i}", "text") for i in range(3)]
+    assert import_csv(versions[0], "data", cwd=repo).returncode == 0
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "first version", cwd=repo)
+    second = import_csv(versions[1], "data", cwd=repo)
+    second_md5 = directory_md5(repo / "data")
+    third = import_csv(versions[2], "data", cwd=repo)  # neither import is committed
+    assert second.returncode == third.returncode == 0
+
+    hint = re.search(r"'(modpipe data restore .+?)' brings it back", third.stdout).group(1)
+    assert hint.endswith(second_md5)
+    restored = modpipe(*shlex.split(hint)[1:], cwd=repo)
+    assert restored.returncode == 0, restored.stderr
+    assert directory_md5(repo / "data") == recorded_md5(repo / "data") == second_md5
+    assert read_dataset(repo / "data")[1]["text"].tolist() == ["version 1", "text"]
+
+
+@pytest.mark.parametrize(
+    "md5, in_dvc, phrase",
+    [
+        ("0" * 32, True, "not (wholly) in the DVC cache"),
+        ("HEAD", True, "not a DVC folder version"),
+        ("0" * 32, False, "not in a DVC repo"),
+    ],
+)
+def test_restore_of_a_version_it_cannot_have_is_a_one_line_error(
+    md5, in_dvc, phrase, tmp_path, make_dataset
+):
+    root = make_dvc_repo(tmp_path) if in_dvc else tmp_path
+    publish_dataset(*make_dataset(["kept", "as is"]), root / "data")
+    before = sorted(root.iterdir()), directory_md5(root / "data")
+    one_line_error(modpipe("data", "restore", root / "data", md5), phrase)
+    assert (sorted(root.iterdir()), directory_md5(root / "data")) == before

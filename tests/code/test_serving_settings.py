@@ -41,3 +41,45 @@ def test_pipeline_presets_carry_serving_settings(tmp_path):
     preset.write_text("serving:\n  max_text: 16\n")
     with pytest.raises(ModpipeError, match="max_text"):
         load_config(preset)
+
+
+@pytest.mark.parametrize(
+    "field, text, value",
+    [
+        ("max_texts", "64", 64),
+        ("quantize", "true", True),
+        ("quantize", "True", True),  # what `modpipe serve --quantize` passes on
+        ("request_timeout_s", "2.5", 2.5),
+        ("request_timeout_s", "1e1", 10.0),  # YAML 1.2's float, as in a preset
+        ("request_timeout_s", "5", 5.0),  # an int where a float is wanted
+        ("max_body_bytes", "", None),  # unset: room for the largest valid request
+    ],
+)
+def test_variables_are_read_as_yaml_scalars(field, text, value):
+    settings = resolve_settings(None, environ={settings_env_name(field): text})
+    assert getattr(settings, field) == value
+    assert type(getattr(settings, field)) is type(value)
+
+
+@pytest.mark.parametrize(
+    "field, text",
+    [
+        ("workers", "true"),
+        ("max_texts", "4.0"),
+        ("max_texts", "64 texts"),
+        ("quantize", "1"),
+        ("request_timeout_s", "fast"),
+        ("max_connections", "[512]"),
+    ],
+)
+def test_a_variable_of_another_type_is_refused_naming_it(field, text):
+    with pytest.raises(ModpipeError) as error:
+        resolve_settings(None, environ={settings_env_name(field): text})
+    message = str(error.value)
+    assert settings_env_name(field) in message and f"{field}:" in message
+    assert "\n" not in message
+
+
+def test_recorded_settings_are_strict_too():
+    with pytest.raises(ModpipeError, match="max_texts"):
+        resolve_settings({"max_texts": True}, environ={})

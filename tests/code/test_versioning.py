@@ -7,7 +7,13 @@ import pytest
 from repos import dvc, git, make_dvc_repo
 
 from components.data.canonical import read_dataset, write_dataset
-from components.data.versioning import directory_md5, publish_dataset, pull_dataset, recorded_md5
+from components.data.versioning import (
+    directory_md5,
+    publish_dataset,
+    pull_dataset,
+    recorded_md5,
+    restore_dataset,
+)
 from components.errors import ModpipeError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,15 +39,28 @@ def test_publish_keeps_previous_version_in_dvc_cache(dvc_repo, make_dataset):
     assert recorded_md5(dvc_repo / "data") == second.md5
 
 
-def test_previous_version_comes_back_as_the_cli_says(dvc_repo, make_dataset):
-    publish_dataset(*make_dataset(["one", "two"]), dvc_repo / "data")
+def test_restore_swaps_versions_back_and_forth_through_the_cache(dvc_repo, make_dataset):
+    first = publish_dataset(*make_dataset(["one", "two"]), dvc_repo / "data")
     git("add", "-A", cwd=dvc_repo)
     git("commit", "-q", "-m", "first version", cwd=dvc_repo)
-    publish_dataset(*make_dataset(["three", "four", "five"]), dvc_repo / "data")
+    second = publish_dataset(*make_dataset(["three", "four", "five"]), dvc_repo / "data")
 
-    git("checkout", "HEAD", "--", "data.dvc", cwd=dvc_repo)
-    dvc("checkout", "--force", "data.dvc", cwd=dvc_repo)
+    back = restore_dataset(dvc_repo / "data", first.md5.removesuffix(".dir"))
+    assert (back.md5, back.previous_md5) == (first.md5, second.md5)
     assert list(read_dataset(dvc_repo / "data")[1]["text"]) == ["one", "two"]
+    assert restore_dataset(dvc_repo / "data", back.previous_md5).md5 == second.md5
+    assert recorded_md5(dvc_repo / "data") == directory_md5(dvc_repo / "data") == second.md5
+    assert not [p for p in dvc_repo.iterdir() if p.name.startswith(".data.")]
+
+
+def test_what_a_killed_run_left_is_never_taken_for_data(tmp_path, make_dataset):
+    publish_dataset(*make_dataset(["current"]), tmp_path / "d")
+    stale = make_dataset(["half", "written"])  # complete-looking, but staging is never data
+    write_dataset(tmp_path / ".d.staging", *stale)
+    write_dataset(tmp_path / ".d.swap-0123456789abcdef0123456789abcdef.dir", *stale)
+    publish_dataset(*make_dataset(["next"]), tmp_path / "d")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d.previous-1"]
+    assert list(read_dataset(tmp_path / "d.previous-1")[1]["text"]) == ["current"]
 
 
 def test_publish_outside_dvc_moves_old_dataset_aside(tmp_path, make_dataset):

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from components.data import validate
 from components.data.canonical import (
     Category,
     DatasetCard,
@@ -15,6 +16,8 @@ from components.data.canonical import (
     write_dataset,
 )
 from components.data.validate import (
+    EXCERPT_CHARS,
+    REPORT_CAP_BYTES,
     ValidationSettings,
     validate_dataset,
     validate_frame,
@@ -130,7 +133,7 @@ def shared_between_splits(records):
     [
         (duplicate_id, "expect_column_values_to_be_unique", "id", {"r004"}),
         (blank_texts, "expect_column_values_to_not_be_null", "text", {"r003", "r004", "r006"}),
-        (too_long_text, "expect_column_value_lengths_to_be_between", "text", {"r008"}),
+        (too_long_text, "expect_column_values_to_be_between", "text", {"r008"}),
         (label_two, "expect_column_values_to_be_in_set", "label_hate", {"r002"}),
         (label_maybe, "expect_column_values_to_be_in_set", "label_spam", {"r007"}),
         (unexpected_label, "expect_table_columns_to_match_set", None, set()),
@@ -271,3 +274,50 @@ def test_wordless_text_shared_between_splits_is_caught(tmp_path):
         "r001",
         "r002",
     ]
+
+
+def report_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_huge_text_gives_a_small_report_without_it(tmp_path):
+    huge = " ".join(f"word{i}" for i in range(400_000))  # 3.7 MB
+    records = clean_records()
+    records[8]["text"] = records[9]["text"] = huge  # too long, and an exact duplicate
+    prefix = "u" * 200
+    records[3]["id"], records[4]["id"] = prefix + "-a", prefix + "-b"  # still unique ids
+    records[2]["labels"]["hate"] = "maybe " * 20 + "not a label " * 100_000
+
+    report = validate_frame(CARD, frame_from_records(records), tmp_path, SETTINGS)
+
+    assert failing_checks(report) == {
+        ("expect_column_values_to_be_between", "text"),
+        ("expect_column_values_to_be_unique", "text"),
+        ("expect_column_values_to_be_in_set", "split"),  # r008 and r009 are in two splits
+        ("expect_column_values_to_be_in_set", "label_hate"),
+    }, report.summary()
+    failure = failure_on(report, "expect_column_values_to_be_unique", "text")
+    assert failure.sample_ids == ["r008", "r009"]
+    assert failure.excerpts["r008"].startswith("word0 word1 ")
+    assert all(len(text) <= EXCERPT_CHARS for text in failure.excerpts.values())
+    assert report.cut_values == 5 and "5 values longer than 80 characters" in report.summary()
+    assert report_bytes(tmp_path) < REPORT_CAP_BYTES
+    assert (tmp_path / "validation.json").stat().st_size < 100_000
+    for path in (p for p in tmp_path.rglob("*") if p.suffix in (".json", ".html")):
+        content = path.read_text(encoding="utf-8")
+        assert "word2000 word2001" not in content and "not a label" not in content
+        assert prefix not in content
+
+
+def test_a_report_past_its_cap_keeps_only_the_summary(tmp_path, monkeypatch):
+    monkeypatch.setattr(validate, "REPORT_CAP_BYTES", 1 << 20)  # below Data Docs' own assets
+    records = clean_records()
+    duplicate_id(records)
+
+    report = validate_frame(CARD, frame_from_records(records), tmp_path, SETTINGS)
+
+    assert report.docs_path is None and not (tmp_path / "data_docs").exists()
+    saved = json.loads(report.json_path.read_text())
+    assert saved["failures"][0]["sample_ids"] == ["r004"]
+    assert saved["great_expectations"].startswith("left out")
+    assert report_bytes(tmp_path) < 1 << 20

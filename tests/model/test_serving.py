@@ -1,60 +1,40 @@
 """Packaging and serving end to end: a tiny model -> BentoML model -> bento -> `bentoml serve`.
 
 The servers are real `bentoml serve` subprocesses on free loopback ports, with the BentoML store
-in a temporary folder. The bento is built once and served twice for the module (5 to 25 s each
-on a shared 2-core machine): with small limits set through the environment, and with the
-defaults and int8 quantisation.
+in a temporary folder (tests/model/conftest.py). The bento is built once and served twice for the
+module (5 to 25 s each on a shared 2-core machine): with small limits set through the
+environment, and with the defaults and int8 quantisation.
 """
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
-from types import SimpleNamespace
 
 import bentoml
 import httpx
 import numpy as np
 import pytest
-import torch
-from bentoml._internal.configuration.containers import BentoMLContainer
-from servers import free_port, running
+from servers import free_port
+from tiny_bento import METADATA, TAXONOMY, THRESHOLDS, serving, settings_env
 
 from components.config import ServingConfig
-from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
-from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.registry.bentos import build_bento, package_model, save_bento_model, serve_command
+from components.model.modeling import ModerationModel
+from components.registry.bentos import build_bento, package_model, serve_command
 from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,
     MODEL_TAG_ARGUMENT,
     MODEL_TAG_ENV,
     SERVING_ARGUMENT,
-    SETTINGS_ENV_PREFIX,
-    settings_env_name,
 )
 
 pytestmark = pytest.mark.slow
 
-TAXONOMY = Taxonomy(
-    categories=[
-        Category(name="insult", description="Insults a person."),
-        Category(name="threat", description="Threatens harm.", threshold=0.3),
-        Category(name="scam", description="Tries to defraud.", threshold=0.7),
-    ]
-)
-THRESHOLDS = {"insult": 0.5, "threat": 0.3, "scam": 0.7}
-METADATA = {
-    "model_version": "7",
-    "dataset_version": "0123456789abcdef0123456789abcdef.dir",
-    "metrics": {"macro_f1": 0.61, "macro_pr_auc": 0.55},
-}
 TEXTS = [
     "you are wonderful",
     "",
@@ -66,84 +46,14 @@ TEXTS = [
 ]
 # The first server's limits, set through the environment as an operator would.
 LIMITS = ServingConfig(max_texts=8, max_text_chars=2_000, max_body_bytes=20_000)
-READY_TIMEOUT_S = 180
 SECRET = "qzx-private-words"  # stands in for a user's text that must not be echoed or logged
 TOO_LONG = (SECRET * LIMITS.max_text_chars)[: LIMITS.max_text_chars + 1]
-
-
-def tiny_model() -> ModerationModel:
-    classifier, tokenizer = build_classifier(TINY_BASE_MODEL, TAXONOMY, seed=0)
-    # A random head gives scores within 1e-3 of 0.5 for every text; widen it so that a
-    # mixed-up order of results could not pass the 1e-4 comparisons below.
-    with torch.no_grad():
-        classifier.classifier.weight.mul_(200.0)
-    return ModerationModel(classifier, tokenizer, TAXONOMY, TINY_BASE_MODEL, 32, THRESHOLDS)
-
-
-@pytest.fixture(scope="module")
-def bentoml_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("bentoml")
-    saved = {k: os.environ.get(k) for k in ("BENTOML_HOME", "BENTOML_DO_NOT_TRACK")}
-    os.environ.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
-    # BentoML reads BENTOML_HOME once per process; fail loudly if something read it earlier.
-    assert BentoMLContainer.bentoml_home.get() == str(home)
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    directory = tiny_model().save(tmp_path_factory.mktemp("model") / "model")
-    (directory / "metrics.json").write_text('{"macro_f1": 0.61}\n', encoding="utf-8")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def reference(model_dir) -> ModerationModel:
-    return ModerationModel.load(model_dir, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def model_tag(bentoml_home, model_dir) -> str:
-    return save_bento_model(model_dir, METADATA)
-
-
-@pytest.fixture(scope="module")
-def bento_tag(model_tag) -> str:
-    started = time.monotonic()
-    # "latest" on purpose: the bento must record the concrete version it resolves to.
-    tag = build_bento(f"{BENTO_MODEL_NAME}:latest")
-    print(f"bento build: {time.monotonic() - started:.1f} s")
-    return tag
-
-
-@contextlib.contextmanager
-def serving(command: list[str], port: int, log: Path, settings: dict[str, str]):
-    """A server with MODPIPE_SERVE_* variables, stopped with its workers by process group."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k != MODEL_TAG_ENV and not k.startswith(SETTINGS_ENV_PREFIX)
-    }
-    env.update(settings)
-    started = time.monotonic()
-    url = f"http://127.0.0.1:{port}"
-    with running(command, f"{url}/readyz", log, env, READY_TIMEOUT_S):
-        print(f"bentoml serve ready: {time.monotonic() - started:.1f} s")
-        yield SimpleNamespace(url=url, log=log)
 
 
 @pytest.fixture(scope="module")
 def server(bento_tag, bentoml_home, tmp_path_factory):
     """Served with LIMITS, set through the environment."""
-    settings = {
-        settings_env_name(name): str(value)
-        for name, value in LIMITS.model_dump(exclude_defaults=True).items()
-    }
+    settings = settings_env(LIMITS)
     port = free_port()
     command = serve_command(bento_tag, port)
     log = tmp_path_factory.mktemp("serve") / "serve.log"
@@ -335,7 +245,9 @@ def assert_clear_error(server, response: httpx.Response, status: int, problem: s
         ({"input": SECRET, "thresholds": {"nonsense": 0.5}}, "unknown_category"),
         ({"input": SECRET, "thresholds": {"insult": 1.5}}, "less_than_equal"),
         ({"input": SECRET, "thresholds": {"insult": -0.1}}, "greater_than_equal"),
-        ({"input": SECRET, "thresholds": {"insult": "high"}}, "float_parsing"),
+        ({"input": SECRET, "thresholds": {"insult": "high"}}, "float_type"),
+        ({"input": SECRET, "thresholds": {"insult": "0.5"}}, "float_type"),  # strict
+        ({"input": SECRET, "thresholds": {"insult": True}}, "float_type"),
     ],
 )
 def test_bad_moderation_requests_get_a_clear_400(server, body, problem):
