@@ -97,13 +97,22 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self.header_clock = None
 
     def too_slow(self) -> None:
+        if self.answering():  # a pipelined request waits while the one before is answered
+            self.header_clock = self.loop.call_later(self.limits.header_timeout_s, self.too_slow)
+            return
         message = f"the request's headers took over {self.limits.header_timeout_s:g} s"
         self.refuse(408, "header_timeout", message)
+
+    def answering(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
 
     def refuse(self, status: int, kind: str, message: str) -> None:
         """Answer without the app (there is no complete request to give it) and hang up."""
         self.stop_reading_headers()
         if self.transport.is_closing():
+            return
+        if self.answering():  # no room for a refusal in the middle of another answer
+            self.transport.close()
             return
         response = Refusal.one(status, kind, "header", message).response
         head = [STATUS_LINE[status], b"connection: close\r\n"]
@@ -138,7 +147,8 @@ def checked_requests(app: ASGIApp, limits: ConnectionLimits) -> ASGIApp:
             return
         if found := header_problem(scope, limits):
             kind, message = found
-            await Refusal.one(431, kind, "header", message).send(scope, receive, send)
+            refusal = Refusal.one(431, kind, "header", message, connection="close")
+            await refusal.send(scope, receive, send)
             return
         if scope["path"] not in limits.known_paths:
             scope = {**scope, "path": UNKNOWN_PATH, "raw_path": UNKNOWN_PATH.encode()}

@@ -238,9 +238,10 @@ def run(
 ) -> None:
     """Run the training pipeline: data -> validation -> fine-tuning -> registry -> bento."""
     from components.config import load_config
+
+    pipeline_config = load_config(config)  # a bad config fails in a second, before kfp loads
     from workflows.runner import run_local, run_on_cluster
 
-    pipeline_config = load_config(config)
     if host:
         result = run_on_cluster(pipeline_config, host, tracking_uri, image, pipeline_root)
         console.print(f"submitted: {result.url}\nMLflow: {result.tracking_uri}")

@@ -232,18 +232,3 @@ def test_a_parent_run_that_cannot_log_its_config_is_failed(tracking):
         create_parent_run("exp", {"not an MLflow param name?": 1}, {}, run_name="bad")
     (run,) = tracking.search_runs([tracking.get_experiment_by_name("exp").experiment_id])
     assert run.info.status == "FAILED"
-
-
-def test_a_failed_step_of_the_local_run_marks_the_parent_run_failed(tmp_path):
-    """A config that loads, and a dataset that then fails validation in the pipeline."""
-    preset = tmp_path / "strict.yaml"
-    raw = yaml.safe_load(TINY.read_text())
-    raw["data"].update(directory=str(REPO / "data"), validation={"min_positives": 10**6})
-    raw["checkpoints"] = str(tmp_path / "checkpoints")
-    preset.write_text(yaml.safe_dump(raw))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = modpipe("run", "--config", preset, env={"MLFLOW_TRACKING_URI": uri})
-    assert result.returncode == 2 and "failed validation" in result.stderr, result.stderr
-    run = parent_run(MlflowClient(tracking_uri=uri))
-    assert run.info.status == "FAILED"
-    assert "validate" in run.data.tags["pipeline.error"]

@@ -246,6 +246,9 @@ def test_dataset_failing_validation_stops_the_run(tmp_path):
     assert "failed validation" in result.stderr and "text" in result.stderr
     assert registered_versions(env) == 0
     assert read_dataset(tmp_path / "broken")[1]["text"].eq("").sum() == 30  # input untouched
+    [parent] = parent_runs(env)
+    assert parent.info.status == "FAILED"  # never FINISHED, never left RUNNING
+    assert "validate" in parent.data.tags["pipeline.error"]
 
 
 def test_missing_mlflow_store_is_a_clear_error(tmp_path):
