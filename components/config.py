@@ -257,9 +257,10 @@ class ServingConfig(Section):
     # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
     # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
     workers: int = Field(default=2, ge=1)
-    # Admission per worker: texts being scored or queued, a text over 1,000 characters counting
-    # once per started 1,000. Past it a request gets 503 with Retry-After at once; a request
-    # bigger than the whole budget is admitted only when nothing else is in flight.
+    # Admission per worker: texts being scored or queued, a long text counting once per window
+    # of the model it fills (serving.admission). Past it a request gets 503 with Retry-After at
+    # once; a request bigger than the whole budget is admitted only when nothing else is in
+    # flight.
     max_texts_in_flight: int = Field(default=256, ge=1)
     retry_after_s: int = Field(default=1, ge=1)  # the 503's Retry-After
     # Scoring a request (from its last body byte to its answer) past this is dropped and gets
