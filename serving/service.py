@@ -39,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from components.model.modeling import ModerationModel, read_card, sigmoid
+from components.model.modeling import ModerationModel, read_model_card, sigmoid
 from serving.admission import Admission
 from serving.batching import MicroBatcher
 from serving.connections import ConnectionLimits, bentoml_paths, install
@@ -255,7 +255,7 @@ class ModerationService:
 
 def guard_requests(service: type) -> None:
     """The guard and the connection limits, from SETTINGS and the served model's card."""
-    card = read_card(SERVED_MODEL.resolve().path_of(MODEL_SUBDIR))
+    card = read_model_card(SERVED_MODEL.resolve().path_of(MODEL_SUBDIR))
     # A window of the model holds max_length tokens, 3/4 of them new: about 3 characters each.
     admission = Admission(
         budget=SETTINGS.max_texts_in_flight,

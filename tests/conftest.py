@@ -1,8 +1,10 @@
 """Shared fixtures: paths to the real third-party data (read in place, never copied), small
-canonical datasets, and real object-store and MLflow servers on 127.0.0.1."""
+canonical datasets, real object-store and MLflow servers on 127.0.0.1, and the serving tests'
+tiny bento."""
 
 import os
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -100,3 +102,59 @@ def tracking_server(object_store, tmp_path_factory):
     env.pop("MLFLOW_TRACKING_URI", None)
     with running(command, f"{url}/health", folder / "server.log", env, 120, cwd=folder):
         yield url
+
+
+# The serving tests' tiny model and bento (tests/tiny_bento.py), shared by their modules: BentoML
+# reads its home once per process, so the store, the model and the bento are made once a session.
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory):
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = tmp_path_factory.mktemp("bentoml")
+    saved = {k: os.environ.get(k) for k in ("BENTOML_HOME", "BENTOML_DO_NOT_TRACK")}
+    os.environ.update(BENTOML_HOME=str(home), BENTOML_DO_NOT_TRACK="true")
+    # BentoML reads BENTOML_HOME once per process; fail loudly if something read it earlier.
+    assert BentoMLContainer.bentoml_home.get() == str(home)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    from tiny_bento import tiny_model
+
+    directory = tiny_model().save(tmp_path_factory.mktemp("model") / "model")
+    (directory / "metrics.json").write_text('{"macro_f1": 0.61}\n', encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def reference(model_dir):
+    from components.model.modeling import ModerationModel
+
+    return ModerationModel.load(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def model_tag(bentoml_home, model_dir) -> str:
+    from tiny_bento import METADATA
+
+    from components.registry.bentos import save_bento_model
+
+    return save_bento_model(model_dir, METADATA)
+
+
+@pytest.fixture(scope="session")
+def bento_tag(model_tag) -> str:
+    from components.registry.bentos import build_bento
+    from serving.settings import BENTO_MODEL_NAME
+
+    started = time.monotonic()
+    # "latest" on purpose: the bento must record the concrete version it resolves to.
+    tag = build_bento(f"{BENTO_MODEL_NAME}:latest")
+    print(f"bento build: {time.monotonic() - started:.1f} s")
+    return tag

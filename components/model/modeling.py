@@ -146,7 +146,7 @@ class Windows:
         return pooled
 
 
-def read_card(directory: Path) -> ModelCard:
+def read_model_card(directory: Path) -> ModelCard:
     """The card of the model saved in ``directory``, without loading its weights."""
     card_path = Path(directory) / MODEL_CARD
     if not card_path.is_file():
@@ -184,7 +184,7 @@ class ModerationModel:
 
     @classmethod
     def load(cls, directory: Path, device: str | torch.device | None = None) -> ModerationModel:
-        card = read_card(directory)
+        card = read_model_card(directory)
         model = AutoModelForSequenceClassification.from_pretrained(directory)
         model.to(device or _default_device())
         return cls(

