@@ -273,11 +273,56 @@ class ServingConfig(Section):
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     body_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_connections: int = Field(default=512, ge=1)  # past it, new requests get 503
+    # /moderate's results also carry `matches`: known violations (the index packaged with the
+    # model) at least this similar, per category, so a re-upload of removed content is flagged
+    # even when its score is low.
+    matches: bool = False
+    match_similarity: Rate = 0.95
+    match_similarity_by_category: dict[CategoryName, Rate] = {}
 
     @property
     def body_limit(self) -> int:
         """The largest request body in bytes."""
         return self.max_body_bytes or self.max_texts * (self.max_text_chars * 6 + 256) + 4096
+
+
+class IndexConfig(Section):
+    """The known-violation index the training pipeline builds beside the model (and packages
+    with it): embeddings of the train split's positives."""
+
+    enabled: bool = True
+    backend: Literal["faiss", "qdrant"] = "faiss"  # faiss: measured (BENCHMARKS.md)
+    url: str | None = None  # a Qdrant server or cluster; None: files in the model's folder
+    max_items: int = Field(default=200_000, ge=1)  # a deterministic sample above it
+
+
+class RecallConfig(Section):
+    """Scanning a pool of content into a ranked review queue (``modpipe recall``)."""
+
+    shard_size: int = Field(default=50_000, ge=1)  # items per shard: one task (or pod) each
+    batch_size: int = Field(default=64, ge=1)
+    terms: ConfigPath | None = Path("terms/terms.yaml")  # per-category term lists (DVC)
+    neighbours: int = Field(default=16, ge=1)  # known violations looked at per item
+    # The similarity channel counts a known violation from here, rising to 1 at identity.
+    match_similarity: Rate = 0.8
+    # Near copies (one cluster, one item queued): this close by embedding, and sharing this
+    # share of their words (Jaccard).
+    duplicate_similarity: Rate = 0.95
+    duplicate_overlap: Rate = 0.5
+    # Fused risk = severity weight x the category's fused evidence (serving none of the
+    # channels alone): the taxonomy's severities as weights.
+    severity_weights: dict[Literal["low", "medium", "high", "critical"], Rate] = {
+        "low": 0.55,
+        "medium": 0.7,
+        "high": 0.85,
+        "critical": 1.0,
+    }
+    channel_weights: dict[Literal["classifier", "similarity", "terms"], Rate] = {
+        "classifier": 1.0,
+        "similarity": 0.9,
+        "terms": 0.6,
+    }
+    output: ConfigPath = Path("runs/recall")
 
 
 class PipelineConfig(Section):
@@ -294,6 +339,8 @@ class PipelineConfig(Section):
     registry: RegistryConfig = RegistryConfig()
     resources: ResourcesConfig = ResourcesConfig()
     serving: ServingConfig = ServingConfig()
+    index: IndexConfig = IndexConfig()
+    recall: RecallConfig = RecallConfig()
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> PipelineConfig:

@@ -11,13 +11,22 @@ worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
 Before BentoML sees a request, the guard (serving.guard) checks and validates it strictly,
 sheds load past each worker's budget and holds it to a deadline (serving.admission); the
 connections themselves are limited below BentoML (serving.connections).
+
+With the ``matches`` setting on, ``/moderate``'s results also list the known violations (the index
+packaged in the model's folder) that each text is as similar to as a category's cut-off or more,
+and those flag their categories (serving.matches); ``category_scores`` stay the classifier's and
+``/rank`` is unchanged. Texts are embedded in the same forward pass that scores them. A served
+model without an index starts without matches (a warning in the log); an index that cannot be
+used (another encoder's) stops the server with one line in the log.
 """
 
 import asyncio
+import logging
 import os
+import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 # oneDNN compiles and keeps a primitive per tensor shape (1,024 of them by default), and texts of
 # every length keep making new shapes: under load a worker grew ~1.5 MiB/s for minutes. 16 holds
@@ -36,14 +45,18 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 from pydantic_core import PydanticCustomError
 
+from components.errors import ModpipeError
 from components.model.modeling import ModerationModel, read_model_card, sigmoid
+from components.model.neighbours import INDEX_DIR
 from serving.admission import Admission
 from serving.batching import MicroBatcher
 from serving.connections import ConnectionLimits, bentoml_paths, install
 from serving.guard import RequestGuard
+from serving.matches import Match, Matcher
 from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,
@@ -55,6 +68,8 @@ from serving.settings import (
 )
 
 TOKENIZE_SLICE = 16  # texts tokenised in one go
+# Under BentoML's logger, so the server's logging config (INFO, its format) applies to it.
+log = logging.getLogger("bentoml.moderation.service")
 BENTO_ARGUMENTS = bentoml.use_arguments()
 SETTINGS = resolve_settings(getattr(BENTO_ARGUMENTS, SERVING_ARGUMENT, None))
 
@@ -139,6 +154,20 @@ class ModerationResult(BaseModel):
     flagged: bool
     categories: dict[str, bool]
     category_scores: dict[str, float]
+    matches: list[Match] | None = Field(
+        default=None,
+        description="known violations this similar to the text, most similar first; each "
+        "flags its category (only when the service matches)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _matches_only_when_matched(self, serialize):
+        # Without matching, the answer is exactly OpenAI's shape: no `matches` key at all. (No
+        # return annotation: with one, pydantic would document the answer as any object.)
+        data = serialize(self)
+        if self.matches is None:
+            data.pop("matches", None)
+        return data
 
 
 class ModerationResponse(Answer):
@@ -185,10 +214,41 @@ class ModerationService:
             c.name: self.model.thresholds.get(c.name, c.threshold)
             for c in self.model.taxonomy.categories
         }
+        self.matcher = self.load_matcher(stored.path_of(MODEL_SUBDIR)) if SETTINGS.matches else None
         # Texts are normalised and cut into windows off the event loop (a long text takes a
-        # while), and the windows of every request share the model's batches.
+        # while), and the windows of every request share the model's batches: with matches,
+        # each window's row holds its logits and then its pooled vector, from the same pass.
         self.tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize")
-        self.window_logits = MicroBatcher(self.model.score_windows, SETTINGS.max_batch_size)
+        predict = self.logits_and_vectors if self.matcher else self.model.score_windows
+        self.window_rows = MicroBatcher(predict, SETTINGS.max_batch_size)
+        self.matching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matches")
+
+    def load_matcher(self, model_folder: str) -> Matcher | None:
+        """The served model's known violations; without an index the service starts without
+        matches (and says so), with one it cannot use it does not start."""
+        try:
+            matcher = Matcher.load(
+                model_folder,
+                self.model.encoder_id,
+                self.model.categories,
+                SETTINGS,
+                threads_per_worker(SETTINGS.workers),
+            )
+        except Exception as err:  # ModpipeError, or faiss or Qdrant failing to read the index
+            refuse_to_start(f"matches are on but {self.model_tag} cannot serve them: {err}")
+        if matcher is None:
+            log.warning(
+                "matches are off: the model %s has no known-violation index (%s/)",
+                self.model_tag,
+                INDEX_DIR,
+            )
+        else:
+            log.info("matches on: %d known violations, cut-offs %s", len(matcher), matcher.cutoffs)
+        return matcher
+
+    def logits_and_vectors(self, input_ids: list[list[int]]) -> np.ndarray:
+        """[windows, k + dim]: each window's logits, then its pooled last hidden state."""
+        return np.hstack(self.model.forward_windows(input_ids, embed=True))
 
     @bentoml.api(input_spec=ModerationRequest)
     async def moderate(
@@ -196,8 +256,9 @@ class ModerationService:
     ) -> ModerationResponse:
         """Flag each text per category; ``thresholds`` overrides the model's own cut-offs."""
         cutoffs = self.cutoffs(thresholds or {})
-        scores = await self.scores(input)
-        results = [self.result(row, cutoffs) for row in scores]
+        scores, vectors = await self.scores(input)
+        found = await self.matches(vectors) if self.matcher else [None] * len(scores)
+        results = [self.result(*each, cutoffs) for each in zip(scores, found, strict=True)]
         return ModerationResponse(**self.answer("modr"), results=results)
 
     @bentoml.api(input_spec=RankRequest)
@@ -206,7 +267,7 @@ class ModerationService:
     ) -> RankResponse:
         """The items ordered by risk, highest first (ties keep their order), for review."""
         cutoffs = np.array(list(self.cutoffs(thresholds or {}).values()))
-        scores = await self.scores([item.text for item in items])
+        scores, _ = await self.scores([item.text for item in items])
         top = scores.argmax(axis=1)
         risk = scores[np.arange(len(items)), top]
         ranked = [
@@ -220,17 +281,29 @@ class ModerationService:
         ]
         return RankResponse(**self.answer("rank"), results=ranked)
 
-    async def scores(self, texts: list[str]) -> np.ndarray:
+    async def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Sigmoid scores, one row per text, one column per category in the model's order: each
-        the highest over the text's windows. Texts are tokenised a slice at a time, so that a
-        request dropped half-way (its client gone, its deadline past) stops there."""
+        the highest over the text's windows; with matches, also the texts' embeddings (their
+        windows' vectors averaged). Texts are tokenised a slice at a time, so that a request
+        dropped half-way (its client gone, its deadline past) stops there."""
         slices = [texts[i : i + TOKENIZE_SLICE] for i in range(0, len(texts), TOKENIZE_SLICE)]
-        return np.concatenate(await asyncio.gather(*map(self.slice_scores, slices)))
+        parts = await asyncio.gather(*map(self.slice_scores, slices))
+        scores = np.concatenate([scores for scores, _ in parts])
+        return scores, np.concatenate([vectors for _, vectors in parts]) if self.matcher else None
 
-    async def slice_scores(self, texts: list[str]) -> np.ndarray:
+    async def slice_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         loop = asyncio.get_running_loop()
         windows = await loop.run_in_executor(self.tokenizing, self.model.windows, texts)
-        return sigmoid(windows.pool(await self.window_logits(windows.input_ids)))
+        rows = await self.window_rows(windows.input_ids)
+        k = len(self.model.categories)
+        scores = sigmoid(windows.pool(rows[:, :k]))
+        return scores, windows.mean(rows[:, k:]) if self.matcher else None
+
+    async def matches(self, vectors: np.ndarray) -> list[list[Match]]:
+        """Each text's matches, searched off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.matching, self.matcher, vectors
+        )
 
     def answer(self, kind: str) -> dict:
         return {
@@ -245,12 +318,28 @@ class ModerationService:
         guard has refused names that are not categories)."""
         return {name: overrides.get(name, cutoff) for name, cutoff in self.thresholds.items()}
 
-    def result(self, scores: np.ndarray, cutoffs: dict[str, float]) -> ModerationResult:
+    def result(
+        self, scores: np.ndarray, matches: list[Match] | None, cutoffs: dict[str, float]
+    ) -> ModerationResult:
+        """A text's flags: a score past its cut-off, or a known violation of the category."""
         named = {name: float(s) for name, s in zip(self.model.categories, scores, strict=True)}
         flags = {name: score >= cutoffs[name] for name, score in named.items()}
+        for match in matches or []:
+            flags[match.category] = True
         return ModerationResult(
-            flagged=any(flags.values()), categories=flags, category_scores=named
+            flagged=any(flags.values()), categories=flags, category_scores=named, matches=matches
         )
+
+
+def refuse_to_start(message: str) -> NoReturn:
+    """Log ``message`` and stop `bentoml serve`: a worker that raised would be started again and
+    again by BentoML's process manager, each time logging a traceback."""
+    if bentoml.server_context.worker_index is None:  # not a worker of `bentoml serve`
+        raise ModpipeError(message)
+    log.error(message)
+    logging.shutdown()  # flush it: the exit below skips the interpreter's clean-up
+    os.kill(os.getppid(), signal.SIGTERM)  # the process manager, which stops every worker
+    os._exit(3)  # uvicorn's exit code for a failed start-up
 
 
 def guard_requests(service: type) -> None:

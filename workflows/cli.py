@@ -45,6 +45,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 DATA_DIR = Path("data")
+TERMS_DIR = Path("terms")  # the recall term lists, versioned like the dataset
 DATASETS_DIR = Path("datasets")  # where `modpipe data fetch` puts the catalogue's datasets
 REPORTS_DIR = Path("reports")
 
@@ -84,11 +85,15 @@ def data_synth(
 def data_pull(
     directory: Path = typer.Argument(DATA_DIR, help="DVC-tracked dataset folder."),
 ) -> None:
-    """`dvc pull` the dataset; where the remote lacks it, regenerate it and push it."""
+    """`dvc pull` a tracked folder (the dataset, or the term lists: `terms`); where the remote
+    lacks the shipped version, regenerate it and push it."""
     from components.data.synth import write_synthetic_dataset
     from components.data.versioning import pull_dataset
+    from components.recall.terms import write_starter_terms
 
-    console.print(pull_dataset(directory, regenerate=write_synthetic_dataset), markup=False)
+    is_terms = directory.resolve().name == TERMS_DIR.name
+    regenerate = write_starter_terms if is_terms else write_synthetic_dataset
+    console.print(pull_dataset(directory, regenerate=regenerate), markup=False)
 
 
 @data_app.command("import")
@@ -278,13 +283,16 @@ def compile_(
     image: str | None = IMAGE_OPTION,
     pipeline_root: str | None = PIPELINE_ROOT_OPTION,
     tracking_uri: str | None = TRACKING_OPTION,
+    pipeline: str = typer.Option("training", help="training, or recall (a pool to a queue)."),
 ) -> None:
-    """Write the pipeline as KFP IR YAML for a Kubeflow Pipelines cluster (or its UI)."""
+    """Write a pipeline as KFP IR YAML for a Kubeflow Pipelines cluster (or its UI)."""
     from components.config import load_config
-    from workflows.runner import compile_pipeline
+    from workflows.runner import PIPELINES, compile_pipeline
 
+    if pipeline not in PIPELINES:
+        raise ModpipeError(f"--pipeline: {pipeline!r} is not one of {', '.join(PIPELINES)}")
     pipeline_config = load_config(config)
-    path = compile_pipeline(pipeline_config, output, image, pipeline_root, tracking_uri)
+    path = compile_pipeline(pipeline_config, output, image, pipeline_root, tracking_uri, pipeline)
     console.print(f"wrote {path}")
 
 
@@ -326,6 +334,52 @@ def evaluate(
     from components.registry.scoring import score_dataset
 
     console.print_json(json.dumps(score_dataset(model, data, batch_size)))
+
+
+@app.command("recall")
+def recall(
+    pool: Path = typer.Argument(..., help="Items to scan: JSONL, CSV or Parquet with id and text."),
+    budget: int = typer.Option(..., "--budget", "-k", min=1, help="Items in the review queue."),
+    config: Path = CONFIG_OPTION,
+    model: str | None = typer.Option(
+        None, help="models:/NAME@ALIAS, a bento tag or a folder; default: the champion."
+    ),
+    index: Path | None = typer.Option(
+        None, help="A known-violation index folder; default: the one packaged with the model."
+    ),
+    terms: Path | None = typer.Option(None, help="Term lists (YAML); default: the preset's."),
+    no_terms: bool = typer.Option(False, "--no-terms", help="Scan without the terms channel."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="The queue's folder."),
+    kfp: bool = typer.Option(
+        False, "--kfp", help="Run it as the KFP recall pipeline here (a task per shard)."
+    ),
+) -> None:
+    """Scan a pool into a ranked review queue of BUDGET items, each saying why it is there."""
+    from components.config import load_config
+
+    if terms and no_terms:
+        raise ModpipeError("give --terms FILE or --no-terms, not both")
+    pipeline_config = load_config(config)
+    if terms or no_terms:
+        recall_settings = pipeline_config.recall.model_copy(update={"terms": terms})
+        pipeline_config = pipeline_config.model_copy(update={"recall": recall_settings})
+    output = output or pipeline_config.recall.output / pool.stem
+    from workflows.recall import run_recall, run_recall_pipeline
+
+    if kfp:
+        if index:
+            raise ModpipeError("--index is for a run in one process; the pipeline's model has one")
+        progress = Console(file=sys.stdout, highlight=False)  # stdout is KFP's log meanwhile
+        result = run_recall_pipeline(pipeline_config, pool, budget, output, model, progress.print)
+    else:
+        result = run_recall(pipeline_config, pool, budget, output, model, index, console.print)
+    metrics = result.metrics
+    console.print(
+        f"[bold green]queue of {metrics['queue.items']:.0f}[/] from {metrics['pool.items']:.0f} "
+        f"items (covering {metrics['queue.items_covered']:.0f} with their near-duplicates) in "
+        f"{result.seconds:.0f} s: {escape(str(result.queue))}\nreport: "
+        f"{escape(str(result.report))}\nMLflow run: {result.run_id}"
+    )
 
 
 @app.command("serve")

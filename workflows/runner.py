@@ -132,7 +132,7 @@ def _open_parent_run(config: PipelineConfig, config_path: Path | None) -> tuple[
 
 
 @contextlib.contextmanager
-def _closed_on_failure(run_id: str) -> Iterator[None]:
+def closed_on_failure(run_id: str) -> Iterator[None]:
     """The exit handler closes the run; when the runner stops before it could (a failed step
     stops it at once, or Ctrl-C, or a crash), close it here: KILLED or FAILED, never left
     RUNNING or marked FINISHED."""
@@ -165,34 +165,40 @@ def _outcome(run_id: str, uri: str, seconds: float) -> RunResult:
     )
 
 
+def init_local_runner(name: str, show) -> Path:
+    """KFP's local runner, every step a subprocess in this environment; the log file's path."""
+    import kfp.local
+
+    PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
+    log_path = PIPELINE_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    show(f"running pipeline '{name}' (full log: {log_path})")
+    kfp.local.init(
+        runner=kfp.local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(PIPELINE_ROOT.resolve()),
+        raise_on_error=True,
+    )
+    return log_path
+
+
 def run_local(config: PipelineConfig, config_path: Path | None = None, show=print) -> RunResult:
     """Run every stage as a local subprocess in this environment.
 
     ``show`` gets a line per finished task; KFP's own (long) output goes to a log file.
     """
-    import kfp.local
-
     from workflows.pipeline import build_pipeline
 
     pipeline = build_pipeline(config)  # KFP's own checks, before there is a run to fail
     uri, run_id = _open_parent_run(config, config_path)
-    with _closed_on_failure(run_id):
-        PIPELINE_ROOT.mkdir(parents=True, exist_ok=True)
-        log_path = PIPELINE_ROOT / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        show(f"running pipeline '{config.name}' (full log: {log_path})")
-        kfp.local.init(
-            runner=kfp.local.SubprocessRunner(use_venv=False),
-            pipeline_root=str(PIPELINE_ROOT.resolve()),
-            raise_on_error=True,
-        )
+    with closed_on_failure(run_id):
+        log_path = init_local_runner(config.name, show)
         started = time.perf_counter()
-        _run_pipeline(pipeline, local_arguments(config, uri, run_id), log_path, show)
+        run_pipeline_logged(pipeline, local_arguments(config, uri, run_id), log_path, show)
         return _outcome(run_id, uri, time.perf_counter() - started)
 
 
-def _run_pipeline(pipeline, arguments: dict, log_path: Path, show) -> None:
+def run_pipeline_logged(pipeline, arguments: dict, log_path: Path, show):
     """Run it, KFP's output in the log; a failed step is a ModpipeError with the step's own
-    one-line cause where it wrote one."""
+    one-line cause where it wrote one. Returns the pipeline's output task."""
     error_file = Path(tempfile.mkstemp(prefix="modpipe-error-")[1])
     os.environ[ERROR_FILE_ENV] = str(error_file)
     log = PipelineLog(log_path, show)
@@ -200,7 +206,7 @@ def _run_pipeline(pipeline, arguments: dict, log_path: Path, show) -> None:
         with contextlib.redirect_stdout(log), warnings.catch_warnings():
             # The local runner warns about every cluster-only setting (display names, images).
             warnings.filterwarnings("ignore", module="kfp")
-            pipeline(**arguments)
+            return pipeline(**arguments)
     except RuntimeError as err:
         cause = error_file.read_text(encoding="utf-8").strip()
         raise ModpipeError(
@@ -257,22 +263,31 @@ def _set_image(package: Path, image: str) -> None:
     package.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
 
 
+def _builders() -> dict:
+    from workflows.pipeline import build_pipeline
+    from workflows.recall_pipeline import build_recall_pipeline
+
+    return {"training": build_pipeline, "recall": build_recall_pipeline}
+
+
+PIPELINES = ("training", "recall")
+
+
 def compile_pipeline(
     config: PipelineConfig,
     output: Path,
     image: str | None = None,
     pipeline_root: str | None = None,
     tracking_uri: str | None = None,
+    pipeline: str = "training",
 ) -> Path:
     """Write KFP IR YAML whose parameters default to this preset's values."""
     from kfp import compiler
 
-    from workflows.pipeline import build_pipeline
-
     output.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"tracking_uri": cluster_tracking_uri(tracking_uri)} if tracking_uri else {}
     compiler.Compiler().compile(
-        build_pipeline(config, pipeline_root),
+        _builders()[pipeline](config, pipeline_root),
         package_path=str(output),
         pipeline_parameters=parameters,
     )

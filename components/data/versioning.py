@@ -311,7 +311,8 @@ def pull_dataset(directory: Path, regenerate) -> str:
         if directory_md5(folder) != expected:
             raise ModpipeError(
                 f"the DVC remote lacks {directory.name} (md5 {expected}) and it is not the "
-                "synthetic corpus, so it cannot be rebuilt here: push it from a machine that has it"
+                "version shipped with the code (the synthetic corpus, the starter term lists), "
+                "so it cannot be rebuilt here: push it from a machine that has it"
             )
 
     _replace(directory, rebuild)

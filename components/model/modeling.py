@@ -12,6 +12,8 @@ overlap by a quarter of their length, each category taking its highest score ove
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +147,13 @@ class Windows:
         np.maximum.at(pooled, self.owners, window_logits)
         return pooled
 
+    def mean(self, window_vectors: np.ndarray) -> np.ndarray:
+        """[texts, dim]: each text's windows' vectors averaged, then L2-normalised."""
+        summed = np.zeros((self.texts, window_vectors.shape[1]), dtype=np.float32)
+        np.add.at(summed, self.owners, window_vectors)
+        norms = np.linalg.norm(summed, axis=1, keepdims=True)
+        return summed / np.maximum(norms, 1e-12)
+
 
 def read_model_card(directory: Path) -> ModelCard:
     """The card of the model saved in ``directory``, without loading its weights."""
@@ -205,6 +214,7 @@ class ModerationModel:
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+            self.encoder_id  # noqa: B018  (named by its float weights, before they change)
             self.model = torch.ao.quantization.quantize_dynamic(
                 self.model.cpu(), {torch.nn.Linear}, dtype=torch.qint8
             )
@@ -255,27 +265,69 @@ class ModerationModel:
     @torch.inference_mode()
     def score_windows(self, input_ids: list[list[int]]) -> np.ndarray:
         """[windows, k] raw logits of one batch of windows."""
+        return self.forward_windows(input_ids, embed=False)[0]
+
+    @torch.inference_mode()
+    def forward_windows(
+        self, input_ids: list[list[int]], embed: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One batch of windows: [windows, k] logits and, when ``embed``, [windows, dim] mean
+        pooled last hidden states (the encoder's view of the text, free in the same pass)."""
         self.model.eval()
         device = next(self.model.parameters()).device
         batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)
-        return self.model(**batch).logits.float().cpu().numpy()
+        output = self.model(**batch, output_hidden_states=embed)
+        logits = output.logits.float().cpu().numpy()
+        if not embed:
+            return logits, np.zeros((len(input_ids), 0), dtype=np.float32)
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        hidden = output.hidden_states[-1].float()
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return logits, pooled.cpu().numpy()
 
-    def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """[n, k] logits, in the order of ``texts``: per category, the highest of a text's windows.
-
-        Windows are batched by length so each batch pads to a similar size.
-        """
+    def _predict(self, texts: list[str], batch_size: int, embed: bool):
+        """Windows batched by length (each batch pads to a similar size), pooled per text."""
         windows = self.windows(texts)
         order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
         logits = np.zeros((len(order), len(self.categories)), dtype=np.float32)
+        vectors = np.zeros((len(order), self.embedding_dim if embed else 0), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            logits[chunk] = self.score_windows([windows.input_ids[i] for i in chunk])
-        return windows.pool(logits)
+            logits[chunk], vectors[chunk] = self.forward_windows(
+                [windows.input_ids[i] for i in chunk], embed
+            )
+        return windows.pool(logits), windows.mean(vectors) if embed else None
+
+    def predict_logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """[n, k] logits in the order of ``texts``: per category, the highest of its windows."""
+        return self._predict(texts, batch_size, embed=False)[0]
 
     def predict_scores(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """[n, k] sigmoid probabilities, one column per category, in the order of ``texts``."""
         return sigmoid(self.predict_logits(texts, batch_size))
+
+    def predict_with_embeddings(
+        self, texts: list[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """[n, k] scores and [n, dim] L2-normalised embeddings (a long text's windows averaged),
+        from one forward pass: recall and mining compare texts by them."""
+        logits, vectors = self._predict(texts, batch_size, embed=True)
+        return sigmoid(logits), vectors
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @functools.cached_property
+    def encoder_id(self) -> str:
+        """Names the embedding space: the base model and a digest of the encoder's weights, so
+        an index of embeddings is never queried with vectors from another model."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            if tensor.is_floating_point() and "classifier" not in name:
+                digest.update(name.encode())
+                digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        return f"{Path(self.base_model).name}@{digest.hexdigest()[:12]}"
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

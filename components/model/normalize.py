@@ -34,7 +34,7 @@ WORD = re.compile(r"\w+")
 _KEEP_CONTROLS = "\n\t"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1 << 16)  # bounded: a pool scan meets millions of texts
 def _latin_lookalikes() -> dict[str, str]:
     """Non-Latin letter -> the ASCII letter it is confusable with, from the confusables data."""
     table = {}

@@ -155,11 +155,6 @@ def packaged_model_dir(tag: str) -> Path:
         raise ModpipeError(f"{tag}: no such bento or BentoML model in {bentoml_home()}") from None
 
 
-def load_packaged_model(tag: str) -> ModerationModel:
-    """The ModerationModel inside a bento or a BentoML model (see packaged_model_dir)."""
-    return ModerationModel.load(packaged_model_dir(tag))
-
-
 def resolve_bento(tag: str) -> str:
     """The full tag of a bento in the local store."""
     try:

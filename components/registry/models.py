@@ -116,26 +116,32 @@ def _model_folder(root: Path, uri: str) -> Path:
     return found[0]
 
 
+def fetch_model_folder(uri: str, destination: Path) -> Path:
+    """The saved model folder of a registry or run URI (downloaded into ``destination``), or
+    of a local folder (as it is)."""
+    if uri.startswith(("models:/", "runs:/")):
+        try:
+            root = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination))
+        except MlflowException as err:
+            raise ModpipeError(f"{uri}: {err.message}") from None
+        return _model_folder(Path(root), uri)
+    path = Path(uri).expanduser()
+    if path.is_dir():
+        return _model_folder(path, uri)
+    raise ModpipeError(
+        f"{uri}: not a model folder, nor a model URI "
+        "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model)"
+    )
+
+
 def load_model(uri: str) -> ModerationModel:
     """A ModerationModel from a registry or run URI, or from a local folder.
 
     Accepts ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model`` and a
     folder written by ``ModerationModel.save`` (or a downloaded MLflow model holding one).
     """
-    if uri.startswith(("models:/", "runs:/")):
-        with tempfile.TemporaryDirectory(prefix="modpipe-model-") as download:
-            try:
-                root = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=download)
-            except MlflowException as err:
-                raise ModpipeError(f"{uri}: {err.message}") from None
-            return ModerationModel.load(_model_folder(Path(root), uri))
-    path = Path(uri).expanduser()
-    if path.is_dir():
-        return ModerationModel.load(_model_folder(path, uri))
-    raise ModpipeError(
-        f"{uri}: not a model folder, nor a model URI "
-        "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model)"
-    )
+    with tempfile.TemporaryDirectory(prefix="modpipe-model-") as download:
+        return ModerationModel.load(fetch_model_folder(uri, Path(download)))
 
 
 def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:

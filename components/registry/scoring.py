@@ -1,22 +1,30 @@
 """Score any canonical dataset with any packaged or registered model (``modpipe evaluate``)."""
 
+import tempfile
 from pathlib import Path
 
 from components.data.canonical import read_dataset
 from components.errors import ModpipeError
 from components.model.metrics import compute_metrics, label_matrix
 from components.model.modeling import ModerationModel
-from components.registry.bentos import load_packaged_model
-from components.registry.models import load_model
+from components.registry.bentos import packaged_model_dir
+from components.registry.models import fetch_model_folder
+
+
+def model_folder(reference: str, destination: Path) -> Path:
+    """The saved model folder behind any reference (an MLflow URI is downloaded into
+    ``destination``; a folder and a bento's model are used where they are)."""
+    if reference.startswith(("models:/", "runs:/")) or Path(reference).is_dir():
+        return fetch_model_folder(reference, destination)
+    if ":" in reference or "/" not in reference:
+        return packaged_model_dir(reference)
+    raise ModpipeError(f"{reference}: not a model URI, a model folder or a bento tag")
 
 
 def load_any_model(reference: str) -> ModerationModel:
     """A ModerationModel from an MLflow URI, a local folder, or a bento / BentoML model tag."""
-    if reference.startswith(("models:/", "runs:/")) or Path(reference).is_dir():
-        return load_model(reference)
-    if ":" in reference or "/" not in reference:
-        return load_packaged_model(reference)
-    raise ModpipeError(f"{reference}: not a model URI, a model folder or a bento tag")
+    with tempfile.TemporaryDirectory(prefix="modpipe-model-") as download:
+        return ModerationModel.load(model_folder(reference, Path(download)))
 
 
 def score_dataset(reference: str, data_dir: Path, batch_size: int = 64) -> dict:

@@ -1,5 +1,7 @@
 """Evaluate: thresholds chosen on validation, metrics and a report on test; the fine-tuned
-model is saved again with its thresholds and metrics. The baseline stage logs the same way."""
+model is saved again with its thresholds and metrics, and with the index of known violations
+(the train split's positives) that recall and the service search. The baseline stage logs the
+same way."""
 
 import json
 import shutil
@@ -13,6 +15,7 @@ from components.data.canonical import read_dataset
 from components.data.split import split_frames
 from components.model.metrics import METRICS_FILE, evaluate_scorer, flat_metrics
 from components.model.modeling import ModerationModel
+from components.model.neighbours import INDEX_DIR, index_known_violations
 from components.model.report import write_report
 
 
@@ -26,6 +29,23 @@ def log_evaluation(result: dict, report_dir: Path, report_path: Path, prefix: st
     mlflow.log_artifacts(str(report_dir), "report")
     shutil.copy(Path(report_dir) / "report.html", report_path)
     return flat
+
+
+def _index_known_violations(config: PipelineConfig, model, train, output_dir: Path) -> None:
+    """The train split's positives as the model's known-violation index, saved with it (so
+    registered and packaged with it) for recall and the service's matches."""
+    settings = config.index
+    index = index_known_violations(
+        model,
+        train,
+        output_dir / INDEX_DIR,
+        settings.max_items,
+        settings.backend,
+        settings.url,
+        config.evaluate.batch_size,
+    )
+    mlflow.log_metric("index.known_violations", len(index))
+    mlflow.set_tag("index.encoder", model.encoder_id)
 
 
 def evaluate_stage(
@@ -45,6 +65,8 @@ def evaluate_stage(
     )
     model.thresholds = result["thresholds"]
     model.save(output_dir)
+    if config.index.enabled:
+        _index_known_violations(config, model, parts["train"], Path(output_dir))
     (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
     report_dir = Path(tempfile.mkdtemp(prefix="evaluation-"))
     write_report(

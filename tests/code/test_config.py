@@ -216,7 +216,7 @@ def test_a_run_that_stops_is_closed_killed_or_failed(raised, status, tracking, m
     def stop(*args):
         raise raised
 
-    monkeypatch.setattr(runner, "_run_pipeline", stop)
+    monkeypatch.setattr(runner, "run_pipeline_logged", stop)
     with pytest.raises(type(raised)):
         runner.run_local(load_config(TINY), show=lambda line: None)
     run = parent_run(tracking)

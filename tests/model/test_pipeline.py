@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -283,3 +284,44 @@ def test_ui_serves_mlflow_on_loopback(stores, tmp_path):
     with running(command, f"{url}/health", tmp_path / "ui.log", env, 90, REPO):
         search = httpx.get(f"{url}/api/2.0/mlflow/experiments/search?max_results=5")
         assert search.status_code == 200
+
+
+def test_recall_compiles_with_a_task_per_shard_and_typed_artifacts(tmp_path):
+    from components.config import load_config
+    from workflows.runner import compile_pipeline
+
+    output = compile_pipeline(load_config(TINY), tmp_path / "recall.yaml", pipeline="recall")
+    spec = yaml.safe_load(output.read_text())
+    assert set(spec["root"]["inputDefinitions"]["parameters"]) >= {"pool", "budget", "model"}
+    loop = next(t for t in spec["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
+    assert "comp-scan-op" in json.dumps(spec["components"][loop["componentRef"]["name"]])
+    for artifact in ("Dataset", "Model", "Metrics", "HTML"):
+        assert f"system.{artifact}" in output.read_text()
+
+
+def test_recall_pipeline_scans_shards_with_the_champion_and_its_index(run, stores, tmp_path):
+    """The champion the run registered carries its known-violation index; the KFP recall
+    pipeline scans a pool in two shards with it, under one MLflow run."""
+    tmp, env = stores
+    assert run.returncode == 0, run.stderr
+    from components.data.synth import synthesize_corpus
+
+    _, seed = synthesize_corpus()
+    rows = seed.sample(n=50, random_state=3)[["id", "text"]].assign(source="synthetic")
+    pool = tmp_path / "pool.csv"
+    rows.to_csv(pool, index=False)
+    terms = tmp_path / "terms.yaml"
+    terms.write_text("spam:\n  - free\n")
+    # The tiny encoder finds the seed corpus's texts alike: only copies are duplicates here.
+    recall = {"shard_size": 30, "terms": str(terms), "duplicate_similarity": 0.9999}
+    config = tiny_config(tmp_path, "recall", recall=recall)
+    output = tmp_path / "queue"
+    result = modpipe("recall", pool, "--budget", 5, "-c", config, "-o", output, "--kfp", env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    queue = pd.read_json(output / "queue.jsonl", lines=True, dtype={"id": str})
+    assert len(queue) == 5 and set(queue["id"]) <= set(rows["id"])
+    assert (queue["nearest_id"].astype(str) != "").any(), "the champion's index was searched"
+    parent = result.stdout.split("MLflow run: ")[1].split()[0]
+    scans = {f"scan shard-0000{n}.parquet" for n in (0, 1)}
+    assert set(children(env, parent)) == {"prepare pool", "fetch model", "queue", *scans}
+    assert client(env).get_run(parent).info.status == "FINISHED"
