@@ -1,11 +1,13 @@
 """Recall benchmark: how much of a pool's violating content a review queue of K items reaches.
 
 Coverage (one trained model and the dataset it was trained on, with its splits):
-- the pool: the held-out rows (validation and test), labels hidden, with violations made rare
+- the pool, labels hidden: benign rows (the test split's and the train split's: the classifier
+  has seen the latter, which favours it, never the fused queue) with violations made rare
   (``--violation-share`` of the pool) the way a day's content is, of three kinds: fresh
-  held-out violations; re-uploads of known violations (train positives, one word obfuscated
-  in a random style, components.data.obfuscate); and campaigns (held-out violations copied
-  with small edits: case, punctuation, a tag appended);
+  violations (the test split's); re-uploads of known violations (train positives, one word
+  obfuscated in a random style, components.data.obfuscate); and campaigns (test violations
+  copied with small edits: case, punctuation, a tag appended). The validation split stays
+  out: the index's match cut-offs are calibrated on its negatives, as the pipeline does;
 - K = ``--budget-share`` of the pool; three queues: random, the classifier alone (top K by
   its highest category score, as ``/rank`` orders), and the fused recall queue (classifier,
   known-violation index of the train positives, the starter term lists; near-duplicates
@@ -47,7 +49,7 @@ from components.data.obfuscate import STYLES, obfuscate
 from components.data.split import split_dataset, split_frames
 from components.model.metrics import label_matrix
 from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
-from components.model.neighbours import INDEX_DIR, index_known_violations
+from components.model.neighbours import INDEX_DIR, calibrate_cutoffs, index_known_violations
 from components.recall.clusters import cluster
 from components.recall.fusion import fuse
 from components.recall.queue import CANDIDATES_PER_SLOT
@@ -63,10 +65,12 @@ def violating(frame: pd.DataFrame, categories: list[str]) -> np.ndarray:
 
 
 def build_pool(parts: dict, categories: list[str], args) -> pd.DataFrame:
-    """Held-out benign rows plus rare violations: fresh, re-uploaded and campaigns."""
-    held_out = pd.concat([parts["validation"], parts["test"]], ignore_index=True)
+    """Benign rows plus rare violations: fresh, re-uploaded and campaigns. The validation
+    split stays out: the index's match cut-offs are calibrated on it."""
+    held_out = parts["test"]
     bad = violating(held_out, categories)
-    benign = held_out[~bad]
+    train = parts["train"]
+    benign = pd.concat([held_out[~bad], train[~violating(train, categories)]], ignore_index=True)
     total_bad = int(round(len(benign) * args.violation_share / (1 - args.violation_share)))
     fresh_n, reupload_n = int(total_bad * 0.5), int(total_bad * 0.25)
     campaign_n = total_bad - fresh_n - reupload_n
@@ -103,7 +107,9 @@ def coverage_run(model: ModerationModel, parts: dict, work: Path, args) -> dict:
     categories = model.categories
     started = time.perf_counter()
     index = index_known_violations(model, parts["train"], work / INDEX_DIR, 200_000)
+    cutoffs = calibrate_cutoffs(index, model, parts["validation"])
     index_seconds = time.perf_counter() - started
+    print(f"index of {len(index)}, match cut-offs {cutoffs}", flush=True)
     write_starter_terms(work / "terms")
     terms = load_terms(work / "terms" / TERMS_FILE, categories)
     pool = build_pool(parts, categories, args)
@@ -113,9 +119,9 @@ def coverage_run(model: ModerationModel, parts: dict, work: Path, args) -> dict:
     started = time.perf_counter()
     scanned = scan_shard(model, pool, index, terms, settings.neighbours, 64, progress=True)
     scan_seconds = time.perf_counter() - started
-    fused = fuse(scanned.frame, model.taxonomy, model.thresholds, settings)
+    fused = fuse(scanned.frame, model.taxonomy, model.thresholds, settings, cutoffs)
     found = cluster(  # as build_queue clusters, keeping every member of each cluster
-        fused["risk"].to_numpy(),
+        fused["evidence"].to_numpy(),
         fused["text"],
         scanned.embeddings,
         limit=budget,
@@ -137,6 +143,7 @@ def coverage_run(model: ModerationModel, parts: dict, work: Path, args) -> dict:
         "violations": int(is_bad.sum()),
         "budget": budget,
         "index_items": len(index),
+        "match_cutoffs": cutoffs,
         "index_seconds": index_seconds,
         "scan_seconds": scan_seconds,
         "random": coverage(random_rows, is_bad),

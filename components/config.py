@@ -275,9 +275,9 @@ class ServingConfig(Section):
     max_connections: int = Field(default=512, ge=1)  # past it, new requests get 503
     # /moderate's results also carry `matches`: known violations (the index packaged with the
     # model) at least this similar, per category, so a re-upload of removed content is flagged
-    # even when its score is low.
+    # even when its score is low. None: the cut-offs calibrated with the index.
     matches: bool = False
-    match_similarity: Rate = 0.95
+    match_similarity: Rate | None = None
     match_similarity_by_category: dict[CategoryName, Rate] = {}
 
     @property
@@ -303,8 +303,9 @@ class RecallConfig(Section):
     batch_size: int = Field(default=64, ge=1)
     terms: ConfigPath | None = Path("terms/terms.yaml")  # per-category term lists (DVC)
     neighbours: int = Field(default=16, ge=1)  # known violations looked at per item
-    # The similarity channel counts a known violation from here, rising to 1 at identity.
-    match_similarity: Rate = 0.8
+    # The similarity channel counts a known violation from this similarity (evidence rising to
+    # 1 at identity); None: the index's cut-offs, calibrated on held-out negatives.
+    match_similarity: Rate | None = None
     # Near copies (one cluster, one item queued): this close by embedding, and sharing this
     # share of their words (Jaccard).
     duplicate_similarity: Rate = 0.95
@@ -323,6 +324,10 @@ class RecallConfig(Section):
         "terms": 0.6,
     }
     output: ConfigPath = Path("runs/recall")
+    # The recall pipeline's optional mining step: an annotation batch of this many pool items
+    # (0: no step), its bandit's state kept at mine_state between rounds.
+    mine_batch: int = Field(default=0, ge=0)
+    mine_state: ConfigPath = Path("runs/mining/state.json")
 
 
 class PipelineConfig(Section):

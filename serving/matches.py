@@ -82,8 +82,7 @@ class Matcher:
             raise ModpipeError(
                 f"{folder}: the index has categories the model lacks: {', '.join(unknown)}"
             )
-        by_category = settings.match_similarity_by_category
-        cutoffs = {c: by_category.get(c, settings.match_similarity) for c in categories}
+        cutoffs = index.cutoffs(settings.match_similarity, settings.match_similarity_by_category)
         return cls(index, cutoffs)
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from components.errors import ModpipeError
+from workflows.mine_command import mine
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,6 +44,7 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+app.command("mine")(mine)  # its own module: the command is long
 
 DATA_DIR = Path("data")
 TERMS_DIR = Path("terms")  # the recall term lists, versioned like the dataset

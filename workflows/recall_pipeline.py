@@ -3,6 +3,7 @@
 prepare pool --> scan shard 1 --\\
 fetch model  --> scan shard 2 ---+-> queue (dataset, HTML report, metrics)
              \\-> ...          --/
+             \\-> mine (with recall.mine_batch > 0: an annotation batch from the pool)
 
 One scan task per shard (``dsl.ParallelFor``; on a cluster, one pod each, side by side); the
 queue step collects them (``dsl.Collected``). Compiled and run like the training pipeline:
@@ -13,7 +14,7 @@ it for a cluster.
 from kfp import dsl
 
 from components.config import PipelineConfig
-from components.ops.recall import fetch_model_op, prepare_pool_op, queue_op, scan_op
+from components.ops.recall import fetch_model_op, mine_op, prepare_pool_op, queue_op, scan_op
 
 PIPELINE_NAME = "moderation-recall"
 SCAN_RETRIES = 2  # a preempted scan pod is retried: its shard is scanned again, whole
@@ -57,6 +58,10 @@ def build_recall_pipeline(config: PipelineConfig, pipeline_root: str | None = No
             budget=budget,
             **common,
         ).set_display_name("queue")
+        if config.recall.mine_batch:  # fixed at compile time, like the training resources
+            mine_op(
+                model=fetched.outputs["model"], shards=prepared.outputs["shards"], **common
+            ).set_display_name("mine an annotation batch")
         return queue.outputs["queue"]
 
     return recall_pipeline

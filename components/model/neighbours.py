@@ -37,6 +37,12 @@ EXACT_UP_TO = 50_000  # exact search is fast enough below this and needs no tuni
 HNSW_NEIGHBOURS = 32
 HNSW_EF_SEARCH = 128
 EXCERPT_CHARS = 200
+# A cut-off lets through at most this share of held-out texts labelled negative: a fine-tuned
+# encoder's space is collapsed (a text is often 0.9 similar to some violation of its
+# category), so a fixed cut-off would match ordinary texts (BENCHMARKS.md, recall).
+NEGATIVES_MATCHED = 0.005
+MIN_NEGATIVES = 50  # fewer held-out negatives than this: no calibrated cut-off
+CUTOFF_RANGE = (0.5, 0.999)
 Backend = Literal["faiss", "qdrant"]
 
 
@@ -47,6 +53,10 @@ class IndexManifest(BaseModel):
     count: int
     backend: Backend = "faiss"
     url: str | None = None  # a Qdrant server; None: the local files in the index folder
+    # Per category, the similarity from which a text matches a known violation: chosen on
+    # held-out texts labelled negative (calibrate_cutoffs); a category without is not matched
+    # unless a setting gives its cut-off.
+    cutoffs: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,20 @@ class ViolationIndex:
         """Let go of the backend (Qdrant's local mode admits one client to a folder at once)."""
         self.backend.close()
 
+    def set_cutoffs(self, cutoffs: dict[str, float]) -> None:
+        self.manifest = self.manifest.model_copy(update={"cutoffs": cutoffs})
+        (self.folder / MANIFEST).write_text(self.manifest.model_dump_json(indent=2) + "\n", "utf-8")
+
+    def cutoffs(self, default: float | None, overrides: dict[str, float]) -> dict[str, float]:
+        """Per category of the index, the cut-off to match from: ``overrides``, else
+        ``default`` when set, else the calibrated one (1.01, never, where there is none)."""
+        chosen = {}
+        for category in self.manifest.categories:
+            calibrated = self.manifest.cutoffs.get(category, 1.01)
+            fallback = default if default is not None else calibrated
+            chosen[category] = overrides.get(category, fallback)
+        return chosen
+
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """[n, k] similarities and positions of each query's nearest known violations."""
         k = min(k, len(self))
@@ -289,3 +313,21 @@ def index_known_violations(
     return ViolationIndex.build(
         folder, vectors, entries, model.categories, model.encoder_id, backend, url
     )
+
+
+def calibrate_cutoffs(index: ViolationIndex, model, frame, batch_size: int = 64) -> dict:
+    """Per category, the similarity that only :data:`NEGATIVES_MATCHED` of ``frame``'s rows
+    labelled negative for it reach (held-out rows: the validation split), saved in the index."""
+    from components.model.metrics import label_matrix
+
+    labels = label_matrix(frame, index.manifest.categories)
+    _, vectors = model.predict_with_embeddings(frame["text"].astype(str).tolist(), batch_size)
+    nearest = index.nearest_by_category(vectors)
+    cutoffs = {}
+    for column, category in enumerate(index.manifest.categories):
+        negatives = labels[:, column] == 0
+        if negatives.sum() >= MIN_NEGATIVES:
+            reached = np.quantile(nearest.similarity[negatives, column], 1 - NEGATIVES_MATCHED)
+            cutoffs[category] = round(float(np.clip(reached, *CUTOFF_RANGE)), 4)
+    index.set_cutoffs(cutoffs)
+    return cutoffs

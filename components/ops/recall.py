@@ -90,3 +90,25 @@ def queue_op(
     shutil.copyfile(Path(queue.path) / REPORT_FILE, report.path)
     for name, value in figures.items():
         metrics.log_metric(name, value)
+
+
+@component
+def mine_op(
+    config_json: str,
+    tracking_uri: str,
+    parent_run_id: str,
+    model: Input[Model],
+    shards: Input[Dataset],
+    annotation_batch: Output[Dataset],
+):
+    """The pool's next annotation batch, chosen by the bandit over the mining strategies."""
+    from pathlib import Path
+
+    from components.ops.support import stage
+    from components.stages.mine import mine_stage
+
+    with stage("mine", config_json, tracking_uri, parent_run_id) as config:
+        picked = mine_stage(
+            config, Path(model.path), Path(shards.path), Path(annotation_batch.path)
+        )
+    annotation_batch.metadata["items"] = picked

@@ -1,4 +1,5 @@
-"""The review queue: the K riskiest campaigns of a pool, each saying why it is there.
+"""The review queue: the K campaigns of a pool with the strongest evidence, riskiest first
+(severity-weighted, components.recall.fusion), each saying why it is there.
 
 A queue row is one cluster's representative: its rank, id, text and metadata, fused risk, top
 category and classifier score, the channels that recalled it, its nearest known violation
@@ -18,7 +19,7 @@ import pandas as pd
 
 from components.config import RecallConfig
 from components.errors import ModpipeError
-from components.recall.clusters import cluster
+from components.recall.clusters import Clusters, cluster
 from components.recall.scan import nearest_column, score_column, similarity_column, term_column
 
 QUEUE_PARQUET = "queue.parquet"
@@ -30,6 +31,7 @@ QUEUE_COLUMNS = [
     "id",
     "text",
     "risk",
+    "evidence",
     "category",
     "score",
     "channels",
@@ -67,14 +69,18 @@ def build_queue(
 ) -> pd.DataFrame:
     """The queue of ``budget`` rows (fewer when the pool has fewer clusters)."""
     check_budget(budget, len(fused))
-    found = cluster(
-        fused["risk"].to_numpy(),
+    found = cluster(  # what enters the queue: the strongest evidence, whatever the category
+        fused["evidence"].to_numpy(),
         fused["text"],
         embeddings,
         limit=budget,
         candidates=budget * CANDIDATES_PER_SLOT,
         similarity=settings.duplicate_similarity,
         min_overlap=settings.duplicate_overlap,
+    )
+    by_risk = np.argsort(-fused["risk"].to_numpy()[found.leaders], kind="stable")
+    found = Clusters(
+        found.leaders[by_risk], found.size[by_risk], [found.members[i] for i in by_risk]
     )
     leaders = fused.iloc[found.leaders].reset_index(drop=True)
     ids = fused["id"].to_numpy()

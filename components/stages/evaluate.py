@@ -15,7 +15,7 @@ from components.data.canonical import read_dataset
 from components.data.split import split_frames
 from components.model.metrics import METRICS_FILE, evaluate_scorer, flat_metrics
 from components.model.modeling import ModerationModel
-from components.model.neighbours import INDEX_DIR, index_known_violations
+from components.model.neighbours import INDEX_DIR, calibrate_cutoffs, index_known_violations
 from components.model.report import write_report
 
 
@@ -31,20 +31,25 @@ def log_evaluation(result: dict, report_dir: Path, report_path: Path, prefix: st
     return flat
 
 
-def _index_known_violations(config: PipelineConfig, model, train, output_dir: Path) -> None:
+def _index_known_violations(config: PipelineConfig, model, parts: dict, output_dir: Path) -> None:
     """The train split's positives as the model's known-violation index, saved with it (so
-    registered and packaged with it) for recall and the service's matches."""
+    registered and packaged with it) for recall and the service's matches, with match
+    cut-offs calibrated on the validation split's negatives."""
     settings = config.index
+    batch_size = config.evaluate.batch_size
     index = index_known_violations(
         model,
-        train,
+        parts["train"],
         output_dir / INDEX_DIR,
         settings.max_items,
         settings.backend,
         settings.url,
-        config.evaluate.batch_size,
+        batch_size,
     )
+    cutoffs = calibrate_cutoffs(index, model, parts["validation"], batch_size)
+    index.close()
     mlflow.log_metric("index.known_violations", len(index))
+    mlflow.log_metrics({f"index.cutoff.{name}": value for name, value in cutoffs.items()})
     mlflow.set_tag("index.encoder", model.encoder_id)
 
 
@@ -66,7 +71,7 @@ def evaluate_stage(
     model.thresholds = result["thresholds"]
     model.save(output_dir)
     if config.index.enabled:
-        _index_known_violations(config, model, parts["train"], Path(output_dir))
+        _index_known_violations(config, model, parts, Path(output_dir))
     (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
     report_dir = Path(tempfile.mkdtemp(prefix="evaluation-"))
     write_report(

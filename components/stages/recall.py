@@ -22,7 +22,13 @@ from components.config import PipelineConfig
 from components.data.canonical import Taxonomy
 from components.errors import ModpipeError
 from components.model.modeling import ModerationModel, read_model_card
-from components.model.neighbours import INDEX_DIR, ViolationIndex, read_entries
+from components.model.neighbours import (
+    INDEX_DIR,
+    MANIFEST,
+    IndexManifest,
+    ViolationIndex,
+    read_entries,
+)
 from components.recall.fusion import fuse
 from components.recall.pool import read_pool, read_shard, write_shards
 from components.recall.queue import build_queue, check_budget, queue_metrics, write_queue
@@ -76,6 +82,16 @@ def scan_stage(
     return len(scanned.frame)
 
 
+def _match_cutoffs(config: PipelineConfig, model_dir: Path, index_dir: Path | None) -> dict:
+    """The similarity channel's cut-offs: the setting's, else the index's calibrated ones."""
+    folder = Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
+    if not folder.is_dir():
+        return {}
+    manifest = IndexManifest.model_validate_json((folder / MANIFEST).read_text("utf-8"))
+    default = config.recall.match_similarity
+    return manifest.cutoffs if default is None else dict.fromkeys(manifest.categories, default)
+
+
 def _excerpts(model_dir: Path, index_dir: Path | None) -> dict[str, str]:
     folder = Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
     return {e.id: e.excerpt for e in read_entries(folder)} if folder.is_dir() else {}
@@ -97,7 +113,10 @@ def queue_stage(
         raise ModpipeError("no scanned shards to build a queue from")
     embeddings = np.concatenate([np.load(Path(f) / EMBEDDINGS_FILE) for f in scanned])
     taxonomy = Taxonomy(categories=card.categories)
-    fused = fuse(pd.concat(frames, ignore_index=True), taxonomy, card.thresholds, config.recall)
+    cutoffs = _match_cutoffs(config, model_dir, index_dir)
+    fused = fuse(
+        pd.concat(frames, ignore_index=True), taxonomy, card.thresholds, config.recall, cutoffs
+    )
     excerpts = _excerpts(model_dir, index_dir)
     queue = build_queue(
         fused,

@@ -173,7 +173,8 @@ def test_fusion_lets_any_channel_raise_an_item_and_agreeing_channels_raise_it_mo
             {"insult": (0.9, 0.99, "idiot")},  # all three
         ]
     )
-    fused = fuse(frame, TAXONOMY, {c: 0.5 for c in CATEGORIES}, RecallConfig())
+    cutoffs = dict.fromkeys(CATEGORIES, 0.8)
+    fused = fuse(frame, TAXONOMY, dict.fromkeys(CATEGORIES, 0.5), RecallConfig(), cutoffs)
     risk = fused["risk"].to_numpy()
     assert risk[0] < min(risk[1], risk[2]) and risk[4] > max(risk[1:4])
     assert fused["channels"].tolist() == [
@@ -225,3 +226,10 @@ def test_texts_alike_by_embedding_but_not_by_words_stay_apart():
     vectors[1] = vectors[0]
     found = cluster(np.array([0.9, 0.8]), texts, vectors, limit=2, candidates=10, similarity=0.95)
     assert found.leaders.tolist() == [0, 1] and found.size.tolist() == [1, 1]
+
+
+def test_without_a_cut_off_the_similarity_channel_stays_silent():
+    """An index without calibrated cut-offs, and no setting: no similarity is a match."""
+    frame = scanned([{"insult": (0.05, 0.999, "")}])
+    fused = fuse(frame, TAXONOMY, dict.fromkeys(CATEGORIES, 0.5), RecallConfig())
+    assert fused.loc[0, "channels"] == "" and fused.loc[0, "risk"] < 0.05

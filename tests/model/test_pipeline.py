@@ -290,11 +290,14 @@ def test_recall_compiles_with_a_task_per_shard_and_typed_artifacts(tmp_path):
     from components.config import load_config
     from workflows.runner import compile_pipeline
 
-    output = compile_pipeline(load_config(TINY), tmp_path / "recall.yaml", pipeline="recall")
+    config = load_config(TINY)
+    config.recall.mine_batch = 20  # adds the mining step
+    output = compile_pipeline(config, tmp_path / "recall.yaml", pipeline="recall")
     spec = yaml.safe_load(output.read_text())
     assert set(spec["root"]["inputDefinitions"]["parameters"]) >= {"pool", "budget", "model"}
     loop = next(t for t in spec["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
     assert "comp-scan-op" in json.dumps(spec["components"][loop["componentRef"]["name"]])
+    assert {"comp-queue-op", "comp-mine-op"} <= set(spec["components"])
     for artifact in ("Dataset", "Model", "Metrics", "HTML"):
         assert f"system.{artifact}" in output.read_text()
 

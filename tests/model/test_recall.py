@@ -13,7 +13,13 @@ import yaml
 from mlflow import MlflowClient
 
 from components.model.modeling import ModerationModel
-from components.model.neighbours import INDEX_DIR, Entry, ViolationIndex, index_known_violations
+from components.model.neighbours import (
+    INDEX_DIR,
+    Entry,
+    ViolationIndex,
+    calibrate_cutoffs,
+    index_known_violations,
+)
 from workflows.cli import main
 
 pytestmark = pytest.mark.slow
@@ -184,3 +190,21 @@ def test_bad_input_is_one_clear_error_and_leaves_no_queue(
     assert code == 2, printed
     assert problem in printed and "Traceback" not in printed
     assert not output.exists() and not list(tmp_path.glob(".queue*"))
+
+
+def test_match_cut_offs_let_few_held_out_negatives_through(recall_model):
+    model = ModerationModel.load(recall_model)
+    index = ViolationIndex.load(recall_model / INDEX_DIR, model.encoder_id)
+    words = "a the blue quiet river lunch garden report music coffee".split()
+    rng = np.random.default_rng(1)
+    ordinary = [" ".join(rng.choice(words, size=5)) for _ in range(80)]
+    negatives = pd.DataFrame(
+        {"id": range(80), "text": ordinary, "label_insult": 0, "label_threat": 0}
+    ).assign(label_scam=pd.NA)  # unknown for scam: too few negatives, no cut-off
+    cutoffs = calibrate_cutoffs(index, model, negatives)
+    assert set(cutoffs) == {"insult", "threat"} and all(0.5 <= c <= 0.999 for c in cutoffs.values())
+    _, vectors = model.predict_with_embeddings(ordinary)
+    nearest = index.nearest_by_category(vectors)
+    assert (nearest.similarity[:, 0] >= cutoffs["insult"]).mean() <= 0.0125  # 1 of 80
+    saved = ViolationIndex.load(recall_model / INDEX_DIR, model.encoder_id)
+    assert saved.manifest.cutoffs == cutoffs

@@ -50,7 +50,9 @@ KNOWN = pd.DataFrame(
 NEAR_INSULT = "You are a worthless idiot, and everyone knows it!"  # 0.976
 NEAR_THREAT = "i will find where you live, and hurt you."  # 0.979: under threat's own cut-off
 UNRELATED = "the weather in lisbon is lovely this time of year"  # at most 0.907
-MATCHING = ServingConfig(workers=1, matches=True, match_similarity_by_category={"threat": 0.99})
+MATCHING = ServingConfig(
+    workers=1, matches=True, match_similarity=0.95, match_similarity_by_category={"threat": 0.99}
+)
 
 
 def with_index(model_dir: Path, folder: Path, indexer: ModerationModel) -> Path:
