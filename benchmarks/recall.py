@@ -110,7 +110,6 @@ def coverage_run(model: ModerationModel, parts: dict, work: Path, args) -> dict:
     cutoffs = calibrate_cutoffs(index, model, parts["validation"])
     index_seconds = time.perf_counter() - started
     print(f"index of {len(index)}, match cut-offs {cutoffs}", flush=True)
-    write_starter_terms(work / "terms")
     terms = load_terms(work / "terms" / TERMS_FILE, categories)
     pool = build_pool(parts, categories, args)
     is_bad = (pool["kind"] != "benign").to_numpy()
@@ -176,15 +175,16 @@ def _rate(work, texts: int) -> float:
 
 
 def throughput(model: ModerationModel, parts: dict, work: Path, args) -> dict:
-    """Texts/s of the scan (all channels) against the classifier alone, interleaved twice on
-    the same held-out texts, best of each (other work on the machine slows either)."""
+    """Texts/s of the scan (all channels) against the classifier alone, interleaved
+    ``--repeats`` times on the same held-out texts, best of each (other work on the machine
+    slows either)."""
     frame = parts["test"].head(args.scale_texts)[["id", "text"]].reset_index(drop=True)
     texts = frame["text"].tolist()
     index = index_known_violations(model, parts["train"], work / "throughput-index", 200_000)
     terms = load_terms(work / "terms" / TERMS_FILE, model.categories)
     model.predict_scores(texts[:128])  # warm up
     classifier, scan = [], []
-    for _ in range(2):
+    for _ in range(args.repeats):
         classifier.append(_rate(lambda: model.predict_scores(texts, 64), len(texts)))
         scan.append(_rate(lambda: scan_shard(model, frame, index, terms, 16, 64), len(texts)))
     return {
@@ -242,6 +242,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--scale-texts", type=int, default=4000)
     parser.add_argument("--million", action="store_true")
+    parser.add_argument("--skip-coverage", action="store_true", help="only the scale figures")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput runs")
     args = parser.parse_args()
     model = ModerationModel.load(args.model)
     split = load_config(args.preset).split  # the split the model was trained on
@@ -250,7 +252,8 @@ def main() -> None:
     parts = split_frames(frame)
     with tempfile.TemporaryDirectory(prefix="recall-benchmark-") as folder:
         work = Path(folder)
-        results = {"coverage": coverage_run(model, parts, work, args)}
+        write_starter_terms(work / "terms")
+        results = {} if args.skip_coverage else {"coverage": coverage_run(model, parts, work, args)}
         print(json.dumps(results, indent=2), flush=True)
         results["throughput"] = throughput(model, parts, work, args)
         print(json.dumps(results["throughput"], indent=2), flush=True)
@@ -258,7 +261,8 @@ def main() -> None:
             rate = results["throughput"]["scan_texts_per_s"]
             results["million"] = million_items(model, parts, work, rate)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps(saved | results, indent=2))  # a partial run keeps the rest
     print(json.dumps(results, indent=2))
 
 
