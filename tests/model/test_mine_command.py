@@ -4,6 +4,7 @@ and a pending state, the labelled batch comes back as rewards, and bad input is 
 import json
 import sys
 
+import mlflow
 import pandas as pd
 import pytest
 from tiny_bento import TAXONOMY
@@ -123,20 +124,27 @@ def test_rewarding_without_a_pending_round_is_a_clear_error(tmp_path, capsys, mo
 
 
 def test_the_recall_pipelines_mining_step_keeps_its_state_between_rounds(
-    items, model_dir, tmp_path
+    items, model_dir, tmp_path, monkeypatch
 ):
     from components.config import PipelineConfig, RecallConfig
     from components.errors import ModpipeError
     from components.recall.pool import read_pool, write_shards
+    from components.registry.tracking import setup_tracking
     from components.stages.mine import BATCH_FILE, mine_stage
 
     _, pool = items
     write_shards(read_pool(pool), tmp_path / "shards", shard_size=16)
     state = tmp_path / "volume" / "state.json"
     config = PipelineConfig(recall=RecallConfig(mine_batch=6, mine_state=state))
-    assert mine_stage(config, model_dir, tmp_path / "shards", tmp_path / "batch") == 6
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored afterwards
+    setup_tracking(uri)
+    with mlflow.start_run() as run:  # as the pipeline's stage runs it
+        assert mine_stage(config, model_dir, tmp_path / "shards", tmp_path / "batch") == 6
+    logged = mlflow.MlflowClient().list_artifacts(run.info.run_id)
+    assert [entry.path for entry in logged] == ["state.json"]
     picked = pd.read_json(tmp_path / "batch" / BATCH_FILE, lines=True, dtype={"id": str})
     rounds = json.loads(state.read_text())["rounds"]
     assert len(set(picked["id"])) == 6 and rounds[-1]["rewards"] is None  # pending
-    with pytest.raises(ModpipeError, match="still waiting for its labels"):
+    with mlflow.start_run(), pytest.raises(ModpipeError, match="still waiting for its labels"):
         mine_stage(config, model_dir, tmp_path / "shards", tmp_path / "again")

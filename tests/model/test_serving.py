@@ -136,6 +136,7 @@ def test_one_text_is_scored_as_in_process(server_url, reference, model_tag):
     assert_versions(body, model_tag)
     assert len(body["results"]) == 1
     assert_matches(body["results"][0], reference.predict_scores([TEXTS[2]])[0], THRESHOLDS)
+    assert "matches" not in body["results"][0]  # matching is off by default: OpenAI's shape
 
 
 def assert_versions(body: dict, model_tag: str) -> None:

@@ -96,11 +96,11 @@ def launch(bento_tag: str, model_tag: str, settings: ServingConfig, log: Path) -
 
 @pytest.fixture(scope="module")
 def servers(bento_tag, indexed_tag, foreign_tag, tmp_path_factory):
-    """The three servers, started at once: each start is 10-30 s of imports and loading."""
+    """The two servers, started at once: each start is 10-30 s of imports and loading. (The
+    default settings' answer, without `matches`, is checked by tests/model/test_serving.py.)"""
     folder = tmp_path_factory.mktemp("serve")
     configs = {
         "matching": (indexed_tag, MATCHING),
-        "default": (indexed_tag, ServingConfig(workers=1)),
         "foreign": (foreign_tag, MATCHING),
     }
     launched = {}
@@ -124,11 +124,6 @@ def ready(server: SimpleNamespace) -> SimpleNamespace:
 @pytest.fixture(scope="module")
 def matching(servers):
     return ready(servers["matching"])
-
-
-@pytest.fixture(scope="module")
-def default(servers):
-    return ready(servers["default"])
 
 
 def moderate(url: str, texts: list[str]) -> list[dict]:
@@ -196,13 +191,6 @@ def test_the_openapi_schema_documents_matches(matching):
     (result,) = [s for s in schemas.values() if "category_scores" in s.get("properties", {})]
     assert {"flagged", "categories", "matches"} <= set(result["properties"])
     assert {"id", "category", "similarity", "excerpt"} <= set(schemas["Match"]["properties"])
-
-
-def test_without_matches_the_answer_has_no_matches_key(default):
-    results = moderate(default.url, [INSULT, UNRELATED])
-    assert [set(result) for result in results] == [{"flagged", "categories", "category_scores"}] * 2
-    assert results[0]["categories"]["insult"] is False  # the classifier's word alone
-    assert "matches" not in default.log.read_text(encoding="utf-8")
 
 
 def test_an_index_from_another_encoder_stops_the_server(servers):
