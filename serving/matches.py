@@ -82,7 +82,8 @@ class Matcher:
             raise ModpipeError(
                 f"{folder}: the index has categories the model lacks: {', '.join(unknown)}"
             )
-        cutoffs = index.cutoffs(settings.match_similarity, settings.match_similarity_by_category)
+        by_category = settings.match_similarity_by_category
+        cutoffs = index.manifest.match_cutoffs(settings.match_similarity, by_category)
         return cls(index, cutoffs)
 
     def __len__(self) -> int:

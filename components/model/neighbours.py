@@ -58,6 +58,16 @@ class IndexManifest(BaseModel):
     # unless a setting gives its cut-off.
     cutoffs: dict[str, float] = {}
 
+    def match_cutoffs(self, default: float | None, overrides: dict[str, float]) -> dict:
+        """Per category, the cut-off to match from: ``overrides``, else ``default`` when set,
+        else the calibrated one (1.01, never, where there is none)."""
+        return {
+            category: overrides.get(
+                category, default if default is not None else self.cutoffs.get(category, 1.01)
+            )
+            for category in self.categories
+        }
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -161,6 +171,16 @@ class _Qdrant:
         return similarity, position
 
 
+def read_manifest(folder: Path) -> IndexManifest:
+    """What the index in ``folder`` holds (its encoder, categories, cut-offs), unloaded."""
+    try:
+        return IndexManifest.model_validate_json((Path(folder) / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError:
+        raise ModpipeError(f"{folder}: no known-violation index ({MANIFEST})") from None
+    except ValidationError as err:
+        raise ModpipeError(f"{Path(folder) / MANIFEST}: {err.errors()[0]['msg']}") from None
+
+
 def read_entries(folder: Path) -> list[Entry]:
     """The known violations of the index in ``folder``, in index order."""
     with open(Path(folder) / ENTRIES, encoding="utf-8") as lines:
@@ -221,12 +241,7 @@ class ViolationIndex:
     def load(cls, folder: Path, encoder: str) -> ViolationIndex:
         """The index saved in ``folder``, refused unless its vectors come from ``encoder``."""
         folder = Path(folder)
-        try:
-            manifest = IndexManifest.model_validate_json((folder / MANIFEST).read_text("utf-8"))
-        except FileNotFoundError:
-            raise ModpipeError(f"{folder}: no known-violation index ({MANIFEST})") from None
-        except ValidationError as err:
-            raise ModpipeError(f"{folder / MANIFEST}: {err.errors()[0]['msg']}") from None
+        manifest = read_manifest(folder)
         if manifest.encoder != encoder:
             raise ModpipeError(
                 f"{folder}: the index was built with encoder {manifest.encoder!r}, the model's "

@@ -22,13 +22,7 @@ from components.config import PipelineConfig
 from components.data.canonical import Taxonomy
 from components.errors import ModpipeError
 from components.model.modeling import ModerationModel, read_model_card
-from components.model.neighbours import (
-    INDEX_DIR,
-    MANIFEST,
-    IndexManifest,
-    ViolationIndex,
-    read_entries,
-)
+from components.model.neighbours import INDEX_DIR, ViolationIndex, read_entries, read_manifest
 from components.recall.fusion import fuse
 from components.recall.pool import read_pool, read_shard, write_shards
 from components.recall.queue import build_queue, check_budget, queue_metrics, write_queue
@@ -50,9 +44,14 @@ def prepare_stage(config: PipelineConfig, pool_path: Path, budget: int, shards: 
     return names
 
 
+def index_folder(model_dir: Path, index_dir: Path | None) -> Path:
+    """Where the known-violation index is: ``index_dir``, else the model's own."""
+    return Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
+
+
 def load_index(model: ModerationModel, model_dir: Path, index_dir: Path | None):
-    """The known-violation index: ``index_dir``, else the model's own; None when it has none."""
-    folder = Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
+    """The known-violation index (:func:`index_folder`); None when the model has none."""
+    folder = index_folder(model_dir, index_dir)
     if index_dir is None and not folder.is_dir():
         return None
     return ViolationIndex.load(folder, model.encoder_id)
@@ -82,18 +81,14 @@ def scan_stage(
     return len(scanned.frame)
 
 
-def _match_cutoffs(config: PipelineConfig, model_dir: Path, index_dir: Path | None) -> dict:
+def _match_cutoffs(config: PipelineConfig, folder: Path) -> dict:
     """The similarity channel's cut-offs: the setting's, else the index's calibrated ones."""
-    folder = Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
     if not folder.is_dir():
         return {}
-    manifest = IndexManifest.model_validate_json((folder / MANIFEST).read_text("utf-8"))
-    default = config.recall.match_similarity
-    return manifest.cutoffs if default is None else dict.fromkeys(manifest.categories, default)
+    return read_manifest(folder).match_cutoffs(config.recall.match_similarity, {})
 
 
-def _excerpts(model_dir: Path, index_dir: Path | None) -> dict[str, str]:
-    folder = Path(index_dir) if index_dir else Path(model_dir) / INDEX_DIR
+def _excerpts(folder: Path) -> dict[str, str]:
     return {e.id: e.excerpt for e in read_entries(folder)} if folder.is_dir() else {}
 
 
@@ -113,11 +108,12 @@ def queue_stage(
         raise ModpipeError("no scanned shards to build a queue from")
     embeddings = np.concatenate([np.load(Path(f) / EMBEDDINGS_FILE) for f in scanned])
     taxonomy = Taxonomy(categories=card.categories)
-    cutoffs = _match_cutoffs(config, model_dir, index_dir)
+    folder = index_folder(model_dir, index_dir)
+    cutoffs = _match_cutoffs(config, folder)
     fused = fuse(
         pd.concat(frames, ignore_index=True), taxonomy, card.thresholds, config.recall, cutoffs
     )
-    excerpts = _excerpts(model_dir, index_dir)
+    excerpts = _excerpts(folder)
     queue = build_queue(
         fused,
         embeddings,
