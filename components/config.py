@@ -214,6 +214,12 @@ class EvaluateConfig(Section):
     # Identity-term bias needs this many test rows naming a term to report it.
     bias_min_rows: int = Field(default=10, ge=2)
     batch_size: int = Field(default=128, gt=0)
+    # Test rows with an image are also scored through it (OCR, NSFW, known images), beside
+    # their text; off: images are left alone (about 0.5 s an image on 2 cores: BENCHMARKS.md).
+    images: bool = True
+    # A list of known violating images (`modpipe images known`), saved with the model: test
+    # images are matched against it here, and the service's requests once it is packaged.
+    known_images: ConfigPath | None = None
 
 
 class BaselineConfig(Section):
@@ -252,7 +258,10 @@ class ServingConfig(Section):
     max_text_chars: int = Field(default=10_000, ge=1)
     # None: room for the largest valid request even with every character \u-escaped (JSON).
     max_body_bytes: int | None = Field(default=None, ge=1024)
-    quantize: bool = False  # dynamic int8 for the encoder's linear layers
+    # The text model's runtime: ONNX Runtime (exported by the package step; BENCHMARKS.md) or
+    # torch. A model packaged without ONNX files is served by torch, with a warning.
+    backend: Literal["onnx", "torch"] = "onnx"
+    quantize: bool = False  # dynamic int8 for the encoder's linear layers (either backend)
     max_batch_size: int = Field(default=64, ge=1)  # token windows in one model call, at most
     # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
     # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
@@ -279,11 +288,28 @@ class ServingConfig(Section):
     matches: bool = False
     match_similarity: Rate | None = None
     match_similarity_by_category: dict[CategoryName, Rate] = {}
+    # Images in /moderate (content parts of type image_url): read by OCR and scored by the text
+    # model, an NSFW classifier for `sexual`, perceptual hashes against the model's known images.
+    images: bool = True
+    max_images: int = Field(default=4, ge=1)  # image parts in one request
+    max_image_bytes: int = Field(default=10 * 2**20, ge=1024)  # one image, decoded
+    max_image_pixels: int = Field(default=25_000_000, ge=1)  # width x height: no bombs
+    # Hosts whose http(s) image URLs the service may fetch; any other remote URL gets a 400.
+    image_hosts: list[str] = []
+    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Images are decoded and analysed on their own threads, at most this many images per worker
+    # at a time (past it, 503): image work never takes the text model's turn.
+    image_threads: int = Field(default=1, ge=1)
+    max_images_in_flight: int = Field(default=8, ge=1)
 
     @property
     def body_limit(self) -> int:
-        """The largest request body in bytes."""
-        return self.max_body_bytes or self.max_texts * (self.max_text_chars * 6 + 256) + 4096
+        """The largest request body in bytes: every text \\u-escaped, every image in base64."""
+        if self.max_body_bytes:
+            return self.max_body_bytes
+        texts = self.max_texts * (self.max_text_chars * 6 + 256)
+        images = self.max_images * (self.max_image_bytes * 4 // 3 + 256) if self.images else 0
+        return texts + images + 4096
 
 
 class IndexConfig(Section):
@@ -294,6 +320,14 @@ class IndexConfig(Section):
     backend: Literal["faiss", "qdrant"] = "faiss"  # faiss: measured (BENCHMARKS.md)
     url: str | None = None  # a Qdrant server or cluster; None: files in the model's folder
     max_items: int = Field(default=200_000, ge=1)  # a deterministic sample above it
+
+
+class OnnxConfig(Section):
+    """The package step's ONNX Runtime export of the text model (fp32 and int8), and the check
+    that it scores as torch does on a sample of ``parity_texts`` texts of the test split."""
+
+    export: bool = True
+    parity_texts: int = Field(default=256, ge=1)
 
 
 class RecallConfig(Section):
@@ -345,6 +379,7 @@ class PipelineConfig(Section):
     resources: ResourcesConfig = ResourcesConfig()
     serving: ServingConfig = ServingConfig()
     index: IndexConfig = IndexConfig()
+    onnx: OnnxConfig = OnnxConfig()
     recall: RecallConfig = RecallConfig()
 
     @model_validator(mode="after")

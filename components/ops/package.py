@@ -1,4 +1,4 @@
-from kfp.dsl import Input, Model
+from kfp.dsl import Dataset, Input, Model
 
 from components.ops.support import component
 
@@ -9,6 +9,7 @@ def package_op(
     tracking_uri: str,
     parent_run_id: str,
     model: Input[Model],
+    splits: Input[Dataset],
     model_version: str,
     dataset_version: str,
 ) -> str:
@@ -20,7 +21,12 @@ def package_op(
 
     with stage("package", config_json, tracking_uri, parent_run_id) as config:
         bento = package_stage(
-            config, Path(model.path), model_version, dataset_version, parent_run_id
+            config,
+            Path(model.path),
+            Path(splits.path),
+            model_version,
+            dataset_version,
+            parent_run_id,
         )
     return bento["uri"]
 
