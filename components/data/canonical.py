@@ -1,12 +1,14 @@
 """The canonical moderation dataset: its taxonomy, its rows, and how they sit on disk.
 
-A dataset is a folder with two files:
+A dataset is a folder with two files (and the pictures its rows reference, if any):
 - ``dataset.yaml``: the card (name, source, whether it is synthetic, and for a public dataset
   its licence, citation and URLs) and its own taxonomy;
 - ``rows.jsonl``: one row a line: ``id``, ``text``, ``labels`` ({category: 1 | 0 | null}),
   ``source``, optional ``agreement`` (0-1), ``soft_labels`` ({category: share of annotators,
   0-1}), ``rationale``, ``context`` (the turns before the text: [{speaker, text}], oldest
-  first), ``identity`` (the identity term a bias test sentence is about) and ``split``.
+  first), ``identity`` (the identity term a bias test sentence is about), ``split`` and
+  ``image`` (a picture of the post: a relative POSIX path inside the folder, so DVC versions
+  the file with the rows).
 
 A null label means *unknown*: it stays missing (pandas ``<NA>``) all the way to training and
 metrics, where it is masked, never read as 0. In memory, labels are columns ``label_<name>``.
@@ -18,7 +20,8 @@ import gzip
 import json
 import math
 import re
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import pandas as pd
@@ -36,7 +39,15 @@ LABEL_PREFIX = "label_"
 BASE_COLUMNS = ["id", "text", "source", "agreement", "rationale"]
 SPLITS = ("train", "validation", "test")
 # Optional row fields, in the order they are written.
-OPTIONAL_FIELDS = ("agreement", "soft_labels", "rationale", "context", "identity", "split")
+OPTIONAL_FIELDS = (
+    "agreement",
+    "soft_labels",
+    "rationale",
+    "context",
+    "identity",
+    "split",
+    "image",
+)
 SHARE_DECIMALS = 4  # agreement and soft labels on disk
 PROVENANCE = ("licence", "citation", "urls")  # card fields written only when set
 
@@ -44,6 +55,7 @@ PROVENANCE = ("licence", "citation", "urls")  # card fields written only when se
 MENTION_OR_URL = re.compile(r"@\w+|(?:https?://|www\.)\S+")
 NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 RETWEET_MARKER = re.compile(r"^rt\b ?")
+WINDOWS_PATH = re.compile(r"^[A-Za-z]:|.*\\")  # a drive or a backslash: not a POSIX path
 
 
 class Category(BaseModel):
@@ -260,10 +272,18 @@ def _rounded(key: str, value):
     return value
 
 
-def write_dataset(directory: Path, card: DatasetCard, frame: pd.DataFrame) -> Path:
-    """Write card and rows; the bytes depend only on the content (DVC md5s stay stable)."""
+def write_dataset(
+    directory: Path, card: DatasetCard, frame: pd.DataFrame, images_from: Path | None = None
+) -> Path:
+    """Write card and rows; the bytes depend only on the content (DVC md5s stay stable).
+
+    ``images_from``: the dataset folder the rows were read from, whose images referenced by
+    the rows are copied along (a folder without its images would not be the same dataset).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if images_from is not None:
+        _copy_images(frame, Path(images_from), directory)
     unset = {key for key in PROVENANCE if not getattr(card, key)}  # older cards keep their bytes
     card_text = yaml.safe_dump(
         card.model_dump(exclude=unset), sort_keys=False, allow_unicode=True, width=100
@@ -273,6 +293,43 @@ def write_dataset(directory: Path, card: DatasetCard, frame: pd.DataFrame) -> Pa
         for record in records_from_frame(frame, card.names):
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
     return directory
+
+
+def image_path(directory: Path, row_id, image) -> Path:
+    """Where a row's image lies; a ModpipeError naming the row unless ``image`` is a relative
+    POSIX path to a file inside ``directory`` (no ``..``, no link out of it)."""
+    where = f"{directory}: row {row_id!r}: image {image!r}"
+    if not isinstance(image, str) or not image.strip():
+        raise ModpipeError(f"{where} is not a path")
+    relative = PurePosixPath(image)
+    if relative.is_absolute() or WINDOWS_PATH.match(image):
+        raise ModpipeError(f"{where} must be a relative path inside the dataset folder")
+    folder = Path(directory).resolve()
+    path = folder / relative
+    if ".." in relative.parts or not path.resolve().is_relative_to(folder):
+        raise ModpipeError(f"{where} points outside the dataset folder")
+    if not path.is_file():
+        raise ModpipeError(f"{where}: no such file in the dataset folder")
+    return path
+
+
+def check_images(directory: Path, frame: pd.DataFrame) -> None:
+    """Every row's image, if it has one, is a file inside the dataset folder."""
+    if "image" not in frame:
+        return
+    for row_id, image in zip(frame["id"], frame["image"], strict=True):
+        if not is_missing(image):
+            image_path(directory, row_id, image)
+
+
+def _copy_images(frame: pd.DataFrame, source: Path, target: Path) -> None:
+    if "image" not in frame or source.resolve() == target.resolve():
+        return
+    for row_id, image in zip(frame["id"], frame["image"], strict=True):
+        if not is_missing(image):
+            copy = target / image
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image_path(source, row_id, image), copy)
 
 
 def read_card(directory: Path) -> DatasetCard:

@@ -30,6 +30,7 @@ from components.data.canonical import (
     LABEL_PREFIX,
     SPLITS,
     DatasetCard,
+    check_images,
     label_column,
     near_duplicate_key,
     read_dataset,
@@ -383,7 +384,10 @@ def _write_json(path: Path, document: dict) -> None:
 def validate_dataset(
     directory: Path, reports_dir: Path, settings: ValidationSettings = ValidationSettings()
 ) -> ValidationReport:
+    """Validate the dataset folder's rows; a row whose image is not a file inside the folder
+    is refused at once (a ModpipeError naming the row): no report could judge a missing file."""
     card, frame = read_dataset(directory)
+    check_images(directory, frame)
     return validate_frame(card, frame, reports_dir, settings)
 
 

@@ -238,7 +238,8 @@ def metrics_by_source(
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
     """``{"hate.pr_auc": 0.8, "macro.f1": ..., "source.davidson.hate.f1": ...,
-    "threshold.hate.target_reached": 1.0}`` for MLflow and KFP Metrics; None ones left out."""
+    "threshold.hate.target_reached": 1.0, "test.images.image.macro.f1": ...}`` for MLflow and
+    KFP Metrics; None ones left out."""
     flat = {
         f"{prefix}threshold.{category}.{name}": float(choice[name])
         for category, choice in metrics.get("thresholds", {}).items()
@@ -246,6 +247,15 @@ def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
         if choice[name] is not None
     }
     parts = {"": metrics, **{f"source.{n}.": m for n, m in metrics.get("by_source", {}).items()}}
+    images = metrics.get("images")
+    if images:  # the test rows with an image, scored through it and by their text
+        parts.update({f"test.images.{by}.": images[by] for by in ("image", "text")})
+        counts = {
+            "rows": images["rows"],
+            "ocr_character_error": images["ocr_character_error"],
+            **{f"flags.{name}": count for name, count in images["flags_by_input"].items()},
+        }
+        flat.update({f"{prefix}test.images.{k}": float(v) for k, v in counts.items()})
     for part, values in parts.items():
         sections = {**values["per_category"], "macro": values["macro"]}
         flat.update(

@@ -286,6 +286,18 @@ def _thresholds_table(metrics: dict) -> str:
     )
 
 
+def _images_section(images: dict) -> str:
+    """The test rows with an image: scored through it against scored by their text."""
+    return (
+        f'<h2>Images ({images["rows"]:,} test rows)</h2><p class="note">Each row scored '
+        "through its image (the text OCR reads in it, the NSFW classifier for sexual, known "
+        "images), against the same rows scored by their own text (the baseline columns here; "
+        "lift: image minus text). Mean OCR character error: "
+        f"{format_number(images['ocr_character_error'])}.</p>"
+        + _metrics_table(images["image"], images["text"])
+    )
+
+
 def _quality_sections(quality: dict, out_dir: Path, title: str) -> tuple[str, dict[str, Path]]:
     """The behavioural suite's and the bias sections, and their plots by caption."""
     images = {
@@ -361,6 +373,8 @@ def write_report(
         tables += "<h2>Per source</h2>" + _source_tables(metrics, baseline)
     if metrics.get("thresholds"):
         tables += _thresholds_table(metrics)
+    if metrics.get("images"):
+        tables += _images_section(metrics["images"])
     if metrics.get("quality"):
         sections, quality_images = _quality_sections(metrics["quality"], out_dir, title)
         tables += sections

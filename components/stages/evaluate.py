@@ -11,12 +11,16 @@ from pathlib import Path
 import mlflow
 
 from components.config import PipelineConfig
-from components.data.canonical import read_dataset
+from components.data.canonical import is_missing, read_dataset
 from components.data.split import split_frames
+from components.model.image_evaluation import evaluate_images
+from components.model.image_scoring import image_limits
 from components.model.metrics import METRICS_FILE, evaluate_scorer, flat_metrics
 from components.model.modeling import ModerationModel
 from components.model.neighbours import INDEX_DIR, calibrate_cutoffs, index_known_violations
 from components.model.report import write_report
+from components.model.vision.analyse import ImageAnalyzer
+from components.model.vision.known import KNOWN_IMAGES_FILE, KnownImages
 
 
 def log_evaluation(result: dict, report_dir: Path, report_path: Path, prefix: str = "") -> dict:
@@ -53,12 +57,36 @@ def _index_known_violations(config: PipelineConfig, model, parts: dict, output_d
     mlflow.set_tag("index.encoder", model.encoder_id)
 
 
+def image_evaluation(
+    config: PipelineConfig, model: ModerationModel, known: KnownImages | None, test, splits_dir
+) -> dict | None:
+    """The test rows that reference an image, scored through it and by their text at the
+    model's thresholds (components.model.image_scoring); None when no row has one, or with
+    ``evaluate.images`` off. Images are decoded under the service's limits and matched against
+    the ``known`` images."""
+    rows = test[~test["image"].map(is_missing)] if "image" in test else test.iloc[:0]
+    if rows.empty or not config.evaluate.images:
+        return None
+    limits = image_limits(config.serving)
+    analyzer = ImageAnalyzer(known)
+    return evaluate_images(
+        model,
+        rows,
+        Path(splits_dir),
+        model.thresholds,
+        analyzer,
+        limits,
+        config.evaluate.batch_size,
+    )
+
+
 def evaluate_stage(
     config: PipelineConfig, model_dir: Path, splits_dir: Path, output_dir: Path, report_path: Path
 ) -> dict:
     """Pick thresholds, score the test split, save the model with its thresholds and metrics.
 
-    Returns ``{"thresholds", "metrics", "y_true", "scores", "flat"}``.
+    Returns ``{"thresholds", "metrics", "y_true", "scores", "flat"}``; the metrics hold the
+    image rows' figures under ``images`` when the test split has any.
     """
     model = ModerationModel.load(model_dir)
     parts = split_frames(read_dataset(splits_dir)[1])
@@ -69,7 +97,13 @@ def evaluate_stage(
         config.evaluate,
     )
     model.thresholds = result["thresholds"]
+    listed = config.evaluate.known_images
+    known = KnownImages.load(listed) if listed else None
+    if images := image_evaluation(config, model, known, parts["test"], splits_dir):
+        result["metrics"]["images"] = images
     model.save(output_dir)
+    if known:  # packaged with the model, for the service
+        known.write(Path(output_dir) / KNOWN_IMAGES_FILE)
     if config.index.enabled:
         _index_known_violations(config, model, parts, Path(output_dir))
     (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
