@@ -30,6 +30,11 @@ demo: install
 	$(MODPIPE) data validate data
 	$(MODPIPE) run --config configs/demo.yaml
 
+# Two processes, each taking whole test files: the Kubeflow run's module (about 10 minutes of
+# pipeline runs) overlaps the rest. 15 minutes here, where one process took 21 before the
+# image and ONNX tests were added.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 

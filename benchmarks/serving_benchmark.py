@@ -11,6 +11,7 @@ tokens); int8 accuracy is on the corpus's test split (the demo's split).
 Targets: (b) >= 0.8 x (a); (b) >= 2 x (c) with a lower p99; a soak without errors, memory flat.
 
     .venv/bin/python benchmarks/serving_benchmark.py [--bento TAG] [--clients 32] [--seconds 30]
+        [--backend onnx|torch]
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from serving.settings import (
     SERVING_ARGUMENT,
     SETTINGS_ENV_PREFIX,
     resolve_settings,
+    settings_env_name,
     threads_per_worker,
 )
 
@@ -246,23 +248,27 @@ def in_process_throughput(model: ModerationModel, texts: list[str]) -> dict[int,
     return rates
 
 
-def timed_worker(model_dir: Path, texts: list[str], batch_size: int, threads: int, barrier):
+def timed_worker(
+    model_dir: Path, backend: str, texts: list[str], batch_size: int, threads: int, barrier
+):
     """Seconds one process takes to score ``texts`` in batches, started with its siblings."""
     torch.set_num_threads(threads)
-    model = ModerationModel.load(model_dir, device="cpu")
+    model = ModerationModel.load(model_dir, device="cpu", backend=backend, threads=threads)
     model.predict_scores(texts[:64])  # warm-up
     barrier.wait()
     return seconds_in_batches(model, texts, batch_size)
 
 
-def multi_process_throughput(model_dir: Path, texts: list[str], batch_size: int, processes: int):
+def multi_process_throughput(
+    model_dir: Path, backend: str, texts: list[str], batch_size: int, processes: int
+):
     """Texts per second of ``processes`` processes sharing the CPUs, as the service's workers."""
     texts = texts[:IN_PROCESS_TEXTS]
     threads = threads_per_worker(processes)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, context.Pool(processes) as pool:
         barrier = manager.Barrier(processes)
-        job = (model_dir, texts, batch_size, threads, barrier)
+        job = (model_dir, backend, texts, batch_size, threads, barrier)
         seconds = pool.starmap(timed_worker, [job] * processes)
     return processes * len(texts) / max(seconds)
 
@@ -317,11 +323,15 @@ def main() -> None:
     parser.add_argument(
         "--join", type=int, default=1, help="corpus texts per request text (4: ~64 tokens)"
     )
+    parser.add_argument(
+        "--backend", choices=("onnx", "torch"), default="onnx", help="in-process and served"
+    )
     args = parser.parse_args()
 
     bento = resolve_bento(args.bento)
     model_dir = packaged_model_dir(bento)
-    model = ModerationModel.load(model_dir, device="cpu")
+    threads = threads_per_worker(1)
+    model = ModerationModel.load(model_dir, device="cpu", backend=args.backend, threads=threads)
     console.print(f"bento {bento}: {model.base_model}, categories {', '.join(model.categories)}")
     torch.set_num_threads(threads_per_worker(1))
     shuffled = synthesize_corpus()[1]["text"].sample(frac=1.0, random_state=0).tolist()
@@ -330,16 +340,20 @@ def main() -> None:
     logs = RESULTS.parent
     logs.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_ENV_PREFIX)}
+    env[settings_env_name("backend")] = args.backend
 
     console.print("(a) in-process batched inference ...")
     fp32 = in_process_throughput(model, corpus)
-    quantized = ModerationModel.load(model_dir, device="cpu")
-    quantized.quantize_int8()
+    quantized = ModerationModel.load(
+        model_dir, device="cpu", backend=args.backend, int8=True, threads=threads
+    )
     int8 = in_process_throughput(quantized, corpus)
     accuracy = quantisation_change(model, quantized)
     del model, quantized  # the servers below need the cores and the memory
     workers = resolve_settings(bentoml.bentos.get(bento).info.args.get(SERVING_ARGUMENT)).workers
-    per_worker = multi_process_throughput(model_dir, corpus, max(fp32, key=fp32.get), workers)
+    per_worker = multi_process_throughput(
+        model_dir, args.backend, corpus, max(fp32, key=fp32.get), workers
+    )
 
     console.print(f"(b) bentoml serve, {args.clients} clients, {args.seconds:.0f} s ...")
     port = free_port()
@@ -403,7 +417,7 @@ def rss_growth(rss: list[tuple[float, float]]) -> float:
 def report(args, bento, fp32, int8, workers, accuracy, service, naive, soak, rss) -> None:
     best = max(fp32, key=fp32.get)
     limit = fp32[best]
-    title = f"Serving {bento}: {args.clients} clients, one text per request"
+    title = f"Serving {bento} ({args.backend}): {args.clients} clients, one text per request"
     table = Table(title=title + (f" ({args.join} corpus texts each)" if args.join > 1 else ""))
     for column in ("case", "texts/s", "p50 ms", "p95 ms", "p99 ms", "failures"):
         table.add_column(column, justify="left" if column == "case" else "right")
@@ -462,6 +476,7 @@ def report(args, bento, fp32, int8, workers, accuracy, service, naive, soak, rss
         json.dumps(
             {
                 "bento": bento,
+                "backend": args.backend,
                 "clients": args.clients,
                 "corpus_texts_per_text": args.join,
                 "cpus": threads_per_worker(1),

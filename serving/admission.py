@@ -16,7 +16,7 @@ import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.problems import Refusal, client_gone
+from serving.problems import Refusal, client_gone, overloaded
 
 
 class Admission:
@@ -48,12 +48,7 @@ class Admission:
         self.in_flight -= cost
 
     def overloaded(self) -> Refusal:
-        message = (
-            f"the service is at capacity ({self.in_flight} of {self.budget} texts in flight); "
-            f"retry after {self.retry_after_s} s"
-        )
-        retry = str(self.retry_after_s)
-        return Refusal.one(503, "overloaded", "server", message, **{"retry-after": retry})
+        return overloaded(f"{self.in_flight} of {self.budget} texts in flight", self.retry_after_s)
 
     async def run(self, app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send):
         """``app`` on the request (its body already read) until it answers, its client goes

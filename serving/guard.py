@@ -1,6 +1,7 @@
 """ASGI middleware that checks a POST request before BentoML reads it: its content type (415),
 its body's size (413) and upload time (408), strict JSON (400) and the route's request model (400,
-with the bounded answers of serving.problems); then admission and a deadline (serving.admission).
+with the bounded answers of serving.problems); then admission and a deadline (serving.admission),
+and the request's images decoded (serving.images), so that a bad one is a 400 too.
 
 BentoML reads any body whatever its size, parses any content type but form data as JSON (a
 missing one too), resolves duplicate keys last-wins in silence, lists every validation error and
@@ -11,8 +12,10 @@ of them, repeated with the same models, never fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
@@ -23,6 +26,14 @@ from serving.problems import Refusal, client_gone
 
 JSON = "application/json"
 MAX_OBJECT_KEYS = 64  # in any JSON object of a request: room for every field and category
+
+
+Prepare = Callable[[BaseModel | None], AbstractAsyncContextManager[dict]]
+
+
+@contextlib.asynccontextmanager
+async def nothing_to_prepare(request: BaseModel | None) -> AsyncIterator[dict]:
+    yield {}
 
 
 class BadJSON(ValueError):
@@ -40,14 +51,18 @@ class RequestGuard:
         max_body_bytes: int,
         body_timeout_s: float,
         admission: Admission,
+        prepare: Prepare | None = None,
     ) -> None:
-        """``routes`` maps each API's path to its request model, validated with ``context``."""
+        """``routes`` maps each API's path to its request model, validated with ``context``;
+        ``prepare`` readies an admitted request's inputs (its images) for as long as it is
+        served, into the request's state, or refuses it."""
         self.app = app
         self.routes = routes
         self.context = context
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.admission = admission
+        self.prepare = prepare or nothing_to_prepare
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -61,7 +76,11 @@ class RequestGuard:
             await refusal.send(scope, receive, send)
             return
         try:
-            await self.admission.run(self.app, scope, body, receive, send)
+            async with self.prepare(request) as prepared:
+                scope.setdefault("state", {}).update(prepared)
+                await self.admission.run(self.app, scope, body, receive, send)
+        except Refusal as refusal:
+            await refusal.send(scope, receive, send)
         finally:
             self.admission.release(cost)
 
@@ -101,7 +120,7 @@ class RequestGuard:
         try:
             return model.model_validate(data, context=self.context)
         except ValidationError as err:
-            raise Refusal.invalid(err) from None
+            raise Refusal.invalid(err, getattr(model, "error_location", None)) from None
 
     def too_large(self) -> Refusal:
         message = f"the request body is over the limit of {self.max_body_bytes:,} bytes"

@@ -10,7 +10,7 @@ validation, ``{"error": ..., "detail": [{"type", "loc", "msg"}]}``, plus ``omitt
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
@@ -65,10 +65,14 @@ class Refusal(Exception):
         return cls(answer(status, message, [entry], headers=headers or None), [kind])
 
     @classmethod
-    def invalid(cls, err: ValidationError) -> Refusal:
-        """A 400 for a request that fails its model; pydantic lists every error, we do not."""
+    def invalid(
+        cls, err: ValidationError, locate: Callable[[tuple], tuple] | None = None
+    ) -> Refusal:
+        """A 400 for a request that fails its model; pydantic lists every error, we do not.
+        ``locate`` rewrites a location as the request's users know it."""
         errors = err.errors(include_url=False, include_context=False, include_input=False)
-        problems = [problem(e["type"], e["loc"], e["msg"]) for e in errors[:MAX_ERRORS]]
+        locate = locate or (lambda loc: loc)
+        problems = [problem(e["type"], locate(e["loc"]), e["msg"]) for e in errors[:MAX_ERRORS]]
         summary = f"{len(errors)} validation error{'s' * (len(errors) > 1)} for {err.title}"
         kinds = [e["type"] for e in errors[: MAX_ERRORS * 10]]
         return cls(answer(400, summary, problems, len(errors)), kinds, len(errors))
@@ -79,6 +83,13 @@ class Refusal(Exception):
             status, scope.get("method", "-"), scope.get("path", "-"), self.kinds, self.total
         )
         await self.response(scope, receive, send)
+
+
+def overloaded(load: str, retry_after_s: int) -> Refusal:
+    """A 503 with Retry-After: the worker has ``load`` (what is in flight) and takes no more."""
+    message = f"the service is at capacity ({load}); retry after {retry_after_s} s"
+    retry = {"retry-after": str(retry_after_s)}
+    return Refusal.one(503, "overloaded", "server", message, **retry)
 
 
 def client_gone() -> Refusal:

@@ -6,7 +6,16 @@ Which BentoML model it serves: the tag in ``$MODPIPE_MODEL_TAG`` if set, else th
 was built around (the ``model_tag`` bento argument that the package step records), else the
 latest ``moderation-classifier``. Its limits and options are the bento's ``serving`` argument
 with ``MODPIPE_SERVE_<NAME>`` variables on top (serving.settings). The model loads once per
-worker; BentoML provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
+worker, on ONNX Runtime (the package step's export) or torch, as ``backend`` says; BentoML
+provides ``/livez``, ``/readyz`` and Prometheus ``/metrics``.
+
+``/moderate`` takes OpenAI omni-moderation's content parts too: texts and ``image_url`` parts
+in one list, with one result for them all. Each category takes the highest score of any part;
+an image scores by the text read in it (OCR, then the text model, in the same batches as the
+texts), by the NSFW classifier for ``sexual``, and 1.0 for a copy of one of the model's known
+images (listed in ``known_images``). Each result says in ``category_applied_input_types`` which
+input types each category's decision came from. Images are decoded by the guard and analysed
+on a bounded pool of their own (serving.images), so they never hold up text requests.
 
 Before BentoML sees a request, the guard (serving.guard) checks and validates it strictly,
 sheds load past each worker's budget and holds it to a deadline (serving.admission); the
@@ -26,7 +35,8 @@ import os
 import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
 
 # oneDNN compiles and keeps a primitive per tensor shape (1,024 of them by default), and texts of
 # every length keep making new shapes: under load a worker grew ~1.5 MiB/s for minutes. 16 holds
@@ -40,9 +50,11 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     Strict,
     StringConstraints,
+    Tag,
     ValidationInfo,
     field_validator,
     model_serializer,
@@ -50,12 +62,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from components.errors import ModpipeError
+from components.model.image_scoring import combine_image_scores, read_rows
 from components.model.modeling import ModerationModel, read_model_card, sigmoid
 from components.model.neighbours import INDEX_DIR
+from components.model.onnx_runtime import ONNX_DIR
+from components.model.vision.analyse import ImageAnalyzer
+from components.model.vision.known import KNOWN_IMAGES_FILE, KnownImageMatch, KnownImages
 from serving.admission import Admission
 from serving.batching import MicroBatcher
 from serving.connections import ConnectionLimits, bentoml_paths, install
 from serving.guard import RequestGuard
+from serving.images import IMAGES_STATE, ImageIntake, remote_host
 from serving.matches import Match, Matcher
 from serving.settings import (
     BENTO_MODEL_NAME,
@@ -68,10 +85,16 @@ from serving.settings import (
 )
 
 TOKENIZE_SLICE = 16  # texts tokenised in one go
+INPUT_TYPES = TEXT, IMAGE = "text", "image"  # of category_applied_input_types
+InputType = Literal["text", "image"]
 # Under BentoML's logger, so the server's logging config (INFO, its format) applies to it.
 log = logging.getLogger("bentoml.moderation.service")
 BENTO_ARGUMENTS = bentoml.use_arguments()
 SETTINGS = resolve_settings(getattr(BENTO_ARGUMENTS, SERVING_ARGUMENT, None))
+
+# Decoded and analysed images, beside the text model's threads (serving.images).
+IMAGE_POOL = ThreadPoolExecutor(max_workers=SETTINGS.image_threads, thread_name_prefix="images")
+MAX_IMAGE_URL_CHARS = 4 * -(-SETTINGS.max_image_bytes // 3) + 256  # base64, and its header
 
 Text = Annotated[str, StringConstraints(max_length=SETTINGS.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=SETTINGS.max_texts)]
@@ -84,6 +107,12 @@ Thresholds = Annotated[
 
 def as_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
+
+
+def input_kind(value: object) -> str:
+    """A list of objects is omni-moderation's content parts; anything else is texts."""
+    is_parts = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+    return "parts" if is_parts else "texts"
 
 
 class ServiceRequest(BaseModel):
@@ -109,14 +138,101 @@ class ThresholdedRequest(ServiceRequest):
         return thresholds
 
 
-class ModerationRequest(ThresholdedRequest):
-    input: Annotated[Texts, BeforeValidator(as_list)] = Field(
-        description=f"a text, or a list of 1 to {SETTINGS.max_texts}; "
-        f"each up to {SETTINGS.max_text_chars} characters"
+class TextPart(ServiceRequest):
+    type: Literal["text"]
+    text: Text
+
+
+class ImageURL(ServiceRequest):
+    url: str = Field(
+        description="a data URL (data:image/png;base64,...), or an http(s) URL on a host the "
+        "service allows"
     )
 
+    @field_validator("url")
+    @classmethod
+    def _fetchable(cls, url: str) -> str:
+        """What can be told from the URL alone; its image is decoded by the guard."""
+        if not SETTINGS.images:
+            raise PydanticCustomError("images_off", "this service does not take images")
+        host = remote_host(url)
+        if host is None and not url.startswith("data:"):
+            raise PydanticCustomError(
+                "not_a_data_url", "an image URL is a data URL (data:image/...;base64,...)"
+            )
+        if host is not None and host not in SETTINGS.image_hosts:
+            raise PydanticCustomError(
+                "image_host_not_allowed",
+                "{host} is not a host this service fetches images from; send a data URL",
+                {"host": repr(host[:64])},
+            )
+        if len(url) > MAX_IMAGE_URL_CHARS:
+            raise PydanticCustomError(
+                "too_large",
+                "the image is over the limit of {limit} bytes",
+                {"limit": f"{SETTINGS.max_image_bytes:,}"},
+            )
+        return url
+
+
+class ImagePart(ServiceRequest):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+Parts = Annotated[list[Part], Field(min_length=1, max_length=SETTINGS.max_texts)]
+Input = Annotated[
+    Annotated[Texts, Tag("texts")] | Annotated[Parts, Tag("parts")],
+    Discriminator(input_kind),
+    BeforeValidator(as_list),
+]
+
+
+class ModerationRequest(ThresholdedRequest):
+    input: Input = Field(
+        description=f"a text, or a list of 1 to {SETTINGS.max_texts} (a result each), each up "
+        f"to {SETTINGS.max_text_chars} characters; or a list of content parts, text and up to "
+        f"{SETTINGS.max_images} image_url (one result for them all)"
+    )
+
+    @field_validator("input")
+    @classmethod
+    def _images_within_limit(cls, value: list) -> list:
+        images = sum(isinstance(part, ImagePart) for part in value)
+        if images > SETTINGS.max_images:
+            raise PydanticCustomError(
+                "too_many_images",
+                "{count} images in one request, over the limit of {limit}",
+                {"count": images, "limit": SETTINGS.max_images},
+            )
+        return value
+
+    @staticmethod
+    def error_location(loc: tuple) -> tuple:
+        """A location without the union tags pydantic puts in it: ``input.1.image_url.url``,
+        not ``input.parts.1.image_url.image_url.url``."""
+        if loc[1:2] in (("texts",), ("parts",)):
+            loc = loc[:1] + loc[2:]
+        if len(loc) > 2 and isinstance(loc[1], int) and loc[2] in ("text", "image_url"):
+            loc = loc[:2] + loc[3:]
+        return loc
+
     def texts(self) -> list[str]:
-        return self.input
+        """The texts to score (for admission); the text in images is not known yet."""
+        return [
+            part.text if isinstance(part, TextPart) else part
+            for part in self.input
+            if not isinstance(part, ImagePart)
+        ]
+
+    def image_urls(self) -> list[tuple[list, str]]:
+        """Each image part's URL, with where it is in the request (for errors)."""
+        return [
+            (["input", i, "image_url", "url"], part.image_url.url)
+            for i, part in enumerate(self.input)
+            if isinstance(part, ImagePart)
+        ]
 
 
 class RankItem(ServiceRequest):
@@ -154,19 +270,29 @@ class ModerationResult(BaseModel):
     flagged: bool
     categories: dict[str, bool]
     category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[InputType]] = Field(
+        description="per category, the inputs its decision came from: those that flagged it, "
+        "or, when none did, the one with the highest score"
+    )
     matches: list[Match] | None = Field(
         default=None,
         description="known violations this similar to the text, most similar first; each "
         "flags its category (only when the service matches)",
     )
+    known_images: list[KnownImageMatch] | None = Field(
+        default=None,
+        description="known violating images the request's images are copies of (perceptual "
+        "hashes); each flags its category (only for requests with images)",
+    )
 
     @model_serializer(mode="wrap")
-    def _matches_only_when_matched(self, serialize):
-        # Without matching, the answer is exactly OpenAI's shape: no `matches` key at all. (No
+    def _extras_only_when_given(self, serialize):
+        # Without matching or images, the answer is exactly OpenAI's shape: no such keys. (No
         # return annotation: with one, pydantic would document the answer as any object.)
         data = serialize(self)
-        if self.matches is None:
-            data.pop("matches", None)
+        for extra in ("matches", "known_images"):
+            if getattr(self, extra) is None:
+                data.pop(extra, None)
         return data
 
 
@@ -204,17 +330,17 @@ class ModerationService:
     def __init__(self) -> None:
         torch.set_num_threads(threads_per_worker(SETTINGS.workers))
         stored = self.bento_model
-        self.model = ModerationModel.load(stored.path_of(MODEL_SUBDIR))
-        if SETTINGS.quantize:
-            self.model.quantize_int8()
         self.model_tag = str(stored.tag)
+        folder = stored.path_of(MODEL_SUBDIR)
+        self.model = self.load_model(folder)
         self.model_version = stored.info.labels.get("model_version")
         self.dataset_version = stored.info.labels.get("dataset_version")
         self.thresholds = {
             c.name: self.model.thresholds.get(c.name, c.threshold)
             for c in self.model.taxonomy.categories
         }
-        self.matcher = self.load_matcher(stored.path_of(MODEL_SUBDIR)) if SETTINGS.matches else None
+        self.matcher = self.load_matcher(folder) if SETTINGS.matches else None
+        self.analyzer = self.load_analyzer(folder) if SETTINGS.images else None
         # Texts are normalised and cut into windows off the event loop (a long text takes a
         # while), and the windows of every request share the model's batches: with matches,
         # each window's row holds its logits and then its pooled vector, from the same pass.
@@ -222,6 +348,24 @@ class ModerationService:
         predict = self.logits_and_vectors if self.matcher else self.model.score_windows
         self.window_rows = MicroBatcher(predict, SETTINGS.max_batch_size)
         self.matching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matches")
+
+    def load_model(self, model_folder: str) -> ModerationModel:
+        """The model on the configured backend; ONNX Runtime falls back to torch for a model
+        packaged before the package step exported it."""
+        backend = SETTINGS.backend
+        if backend == "onnx" and not (Path(model_folder) / ONNX_DIR).is_dir():
+            log.warning(
+                "%s has no ONNX export (%s/): serving it with torch", self.model_tag, ONNX_DIR
+            )
+            backend = "torch"
+        model = ModerationModel.load(
+            model_folder,
+            backend=backend,
+            int8=SETTINGS.quantize,
+            threads=threads_per_worker(SETTINGS.workers),
+        )
+        log.info("the text model runs on %s%s", backend, " int8" if SETTINGS.quantize else "")
+        return model
 
     def load_matcher(self, model_folder: str) -> Matcher | None:
         """The served model's known violations; without an index the service starts without
@@ -246,20 +390,62 @@ class ModerationService:
             log.info("matches on: %d known violations, cut-offs %s", len(matcher), matcher.cutoffs)
         return matcher
 
+    def load_analyzer(self, model_folder: str) -> ImageAnalyzer:
+        """OCR, NSFW and the model's known images (when it was packaged with a list)."""
+        listed = Path(model_folder) / KNOWN_IMAGES_FILE
+        known = KnownImages.load(listed) if listed.is_file() else None
+        log.info("images on: %d known images", len(known) if known else 0)
+        return ImageAnalyzer(known, threads=1)
+
     def logits_and_vectors(self, input_ids: list[list[int]]) -> np.ndarray:
         """[windows, k + dim]: each window's logits, then its pooled last hidden state."""
         return np.hstack(self.model.forward_windows(input_ids, embed=True))
 
     @bentoml.api(input_spec=ModerationRequest)
     async def moderate(
-        self, input: list[str], thresholds: dict[str, float] | None
+        self, input: list, thresholds: dict[str, float] | None, ctx: bentoml.Context
     ) -> ModerationResponse:
-        """Flag each text per category; ``thresholds`` overrides the model's own cut-offs."""
+        """Flag each text per category, or content parts (texts and images) as one; the
+        ``thresholds`` override the model's own cut-offs."""
         cutoffs = self.cutoffs(thresholds or {})
+        if input_kind_of(input) == "parts":
+            images = getattr(ctx.request.state, IMAGES_STATE, [])  # decoded by the guard
+            results = [await self.moderate_parts(input, images, cutoffs)]
+            return ModerationResponse(**self.answer("modr"), results=results)
         scores, vectors = await self.scores(input)
         found = await self.matches(vectors) if self.matcher else [None] * len(scores)
-        results = [self.result(*each, cutoffs) for each in zip(scores, found, strict=True)]
+        results = [
+            self.result({TEXT: row}, None if matches is None else {TEXT: matches}, None, cutoffs)
+            for row, matches in zip(scores, found, strict=True)
+        ]
         return ModerationResponse(**self.answer("modr"), results=results)
+
+    async def moderate_parts(
+        self, parts: list, images: list, cutoffs: dict[str, float]
+    ) -> ModerationResult:
+        """One result for a request's texts and images: per category, each input type's
+        highest score (an image's as components.model.image_scoring combines them)."""
+        texts = [part.text for part in parts if isinstance(part, TextPart)]
+        loop = asyncio.get_running_loop()
+        analyse = self.analyzer.analyse_many if images else list
+        findings = await loop.run_in_executor(IMAGE_POOL, analyse, images)
+        read = read_rows(findings)
+        k = len(self.model.categories)
+        scored = texts + [findings[row].text for row in read]
+        nothing = (np.zeros((0, k)), None)
+        scores, vectors = await self.scores(scored) if scored else nothing
+        by_type = {TEXT: scores[: len(texts)].max(axis=0)} if texts else {}
+        if images:
+            read_scores = np.zeros((len(findings), k))
+            read_scores[read] = scores[len(texts) :]
+            combined = combine_image_scores(read_scores, findings, self.model.categories)
+            by_type[IMAGE] = combined.scores.max(axis=0)
+        matches = None
+        if self.matcher:
+            found = await self.matches(vectors) if vectors is not None else []
+            matches = {TEXT: flat(found[: len(texts)]), IMAGE: flat(found[len(texts) :])}
+        known = [match for found in findings for match in found.known] if images else None
+        return self.result(by_type, matches, known, cutoffs)
 
     @bentoml.api(input_spec=RankRequest)
     async def rank(
@@ -319,16 +505,52 @@ class ModerationService:
         return {name: overrides.get(name, cutoff) for name, cutoff in self.thresholds.items()}
 
     def result(
-        self, scores: np.ndarray, matches: list[Match] | None, cutoffs: dict[str, float]
+        self,
+        by_type: dict[str, np.ndarray],
+        matches: dict[str, list[Match]] | None,
+        known: list[KnownImageMatch] | None,
+        cutoffs: dict[str, float],
     ) -> ModerationResult:
-        """A text's flags: a score past its cut-off, or a known violation of the category."""
+        """The flags of one input from each input type's scores: a score past its cut-off, or
+        a known violation of the category that a text matches (of each input type: a text part,
+        or the text read in an image). A category's applied input types are those that flagged
+        it or, when none did, the one that scored it highest."""
+        flagged_by = {
+            name: [kind for kind, scores in by_type.items() if scores[i] >= cutoffs[name]]
+            for i, name in enumerate(self.model.categories)
+        }
+        for kind, found in (matches or {}).items():
+            for match in found:
+                if kind not in flagged_by[match.category]:
+                    flagged_by[match.category].append(kind)
+        kinds, stacked = list(by_type), np.stack(list(by_type.values()))
+        scores, top = stacked.max(axis=0), stacked.argmax(axis=0)
         named = {name: float(s) for name, s in zip(self.model.categories, scores, strict=True)}
-        flags = {name: score >= cutoffs[name] for name, score in named.items()}
-        for match in matches or []:
-            flags[match.category] = True
         return ModerationResult(
-            flagged=any(flags.values()), categories=flags, category_scores=named, matches=matches
+            flagged=any(flagged_by.values()),
+            categories={name: bool(sources) for name, sources in flagged_by.items()},
+            category_scores=named,
+            category_applied_input_types={
+                name: sorted(flagged_by[name], key=INPUT_TYPES.index) or [kinds[top[i]]]
+                for i, name in enumerate(self.model.categories)
+            },
+            matches=None if matches is None else by_similarity(matches),
+            known_images=known,
         )
+
+
+def flat(lists: list[list[Match]]) -> list[Match]:
+    return [match for found in lists for match in found]
+
+
+def by_similarity(matches: dict[str, list[Match]]) -> list[Match]:
+    """Every input type's matches, the most similar first."""
+    return sorted((m for found in matches.values() for m in found), key=lambda m: -m.similarity)
+
+
+def input_kind_of(value: list) -> str:
+    """As :func:`input_kind`, for the validated input BentoML passes to the API."""
+    return "parts" if value and isinstance(value[0], TextPart | ImagePart) else "texts"
 
 
 def refuse_to_start(message: str) -> NoReturn:
@@ -360,6 +582,7 @@ def guard_requests(service: type) -> None:
         max_body_bytes=SETTINGS.body_limit,
         body_timeout_s=SETTINGS.body_timeout_s,
         admission=admission,
+        prepare=ImageIntake(SETTINGS, IMAGE_POOL).prepare,
     )
     install(
         ConnectionLimits(

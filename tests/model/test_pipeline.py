@@ -15,6 +15,9 @@ import yaml
 from mlflow import MlflowClient
 from servers import free_port, running
 
+from components.model.vision.known import KNOWN_IMAGES_FILE, KnownImage, KnownImages
+from serving.settings import MODEL_SUBDIR
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny.yaml"
 CATEGORIES = {"hate", "harassment", "violence", "self_harm", "sexual", "spam"}  # the seed corpus's
@@ -85,8 +88,16 @@ def mixture_config(tmp: Path, filename: str, **forum) -> Path:
     data = {"sources": sources, "validation": {"min_positives": 5}}
     config = yaml.safe_load(tiny_config(tmp, filename).read_text())
     config["data"] = data
+    config["evaluate"]["known_images"] = str(known_images_list(tmp / "known_images.jsonl"))
     path = tmp / f"{filename}.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def known_images_list(path: Path) -> Path:
+    KnownImages([KnownImage(id="removed-1", category="violence", hash="8f373714acfcf4d0")]).write(
+        path
+    )
     return path
 
 
@@ -149,6 +160,9 @@ def test_run_tracks_every_stage_and_registers_the_champion(run, stores):
     )
     first = mlflow.get_model_version("moderation-classifier", "1")
     assert first.tags["gate.passed"] == "true" and first.tags["dataset_version"] == version
+    tmp, _ = stores
+    (packaged,) = (tmp / "bentoml" / "models").glob(f"*/*/{MODEL_SUBDIR}")
+    assert (packaged / KNOWN_IMAGES_FILE).read_text() == (tmp / KNOWN_IMAGES_FILE).read_text()
 
 
 SERVED = re.compile(r"served bento \(the champion's\): (\S+),")
