@@ -25,6 +25,7 @@ from components.model.onnx_runtime import (
     PARITY_FILE,
     read_onnx_manifest,
 )
+from components.registry.tracking import setup_tracking
 from components.stages.package import with_onnx_export
 
 pytestmark = pytest.mark.slow
@@ -146,7 +147,7 @@ def test_the_package_step_exports_a_copy_and_logs_parity(splits, tmp_path, monke
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     config = PipelineConfig(onnx=OnnxConfig(parity_texts=5))
-    mlflow.set_tracking_uri(uri)  # one set in-process by an earlier test would win over the env
+    setup_tracking(uri)  # a store and experiment an earlier test set in-process would win
     try:
         with mlflow.start_run() as run:
             packaged = with_onnx_export(config, model_dir, splits, tmp_path / "staging")
