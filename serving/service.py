@@ -207,8 +207,9 @@ class ModerationService:
         highest score (an image's as components.model.image_scoring combines them)."""
         texts = [part.text for part in parts if isinstance(part, TextPart)]
         loop = asyncio.get_running_loop()
-        analyse = self.analyzer.analyse_many if images else list
-        findings = await loop.run_in_executor(IMAGE_POOL, analyse, images)
+        findings = []
+        if images:
+            findings = await loop.run_in_executor(IMAGE_POOL, self.analyzer.analyse_many, images)
         read = read_rows(findings)
         k = len(self.model.categories)
         scored = texts + [findings[row].text for row in read]
