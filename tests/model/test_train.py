@@ -27,15 +27,13 @@ from components.model.modeling import (
 from components.model.training import (
     STOP_AFTER_STEPS_ENV,
     WEIGHTS_DIGEST_DIR_ENV,
-    LabelledTexts,
     TrainConfig,
     main,
     masked_bce_loss,
-    positive_weights,
-    read_frame,
     train_model,
     weights_digest,
 )
+from components.model.training_data import LabelledTexts, positive_weights, read_frame
 
 TAXONOMY = Taxonomy(
     categories=[
