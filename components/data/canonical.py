@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from components.data.rationale import check_rationale
 from components.errors import ModpipeError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -281,6 +282,7 @@ def write_dataset(
     the rows are copied along (a folder without its images would not be the same dataset).
     """
     directory = Path(directory)
+    check_rationales(frame, card.names, str(directory))
     directory.mkdir(parents=True, exist_ok=True)
     if images_from is not None:
         _copy_images(frame, Path(images_from), directory)
@@ -332,6 +334,20 @@ def _copy_images(frame: pd.DataFrame, source: Path, target: Path) -> None:
             shutil.copyfile(image_path(source, row_id, image), copy)
 
 
+def check_rationales(frame: pd.DataFrame, categories: list[str], origin: str) -> None:
+    """Every row's rationale, if it has one, fits the schema (components/data/rationale.py) and
+    its text; a ModpipeError names the first row that does not."""
+    if "rationale" not in frame:
+        return
+    for row_id, text, rationale in zip(frame["id"], frame["text"], frame["rationale"], strict=True):
+        if is_missing(rationale):
+            continue
+        try:
+            check_rationale(rationale, text if isinstance(text, str) else "", categories)
+        except ValueError as err:
+            raise ModpipeError(f"{origin}: row {row_id!r}: rationale: {err}") from None
+
+
 def read_card(directory: Path) -> DatasetCard:
     directory = Path(directory)
     if not directory.is_dir():
@@ -354,6 +370,7 @@ def read_dataset(directory: Path) -> tuple[DatasetCard, pd.DataFrame]:
     if not records:
         raise ModpipeError(f"{directory}: the dataset has no rows")
     frame = frame_from_records(records)
+    check_rationales(frame, card.names, str(Path(directory) / ROWS_FILE))
     for name in card.names:
         if label_column(name) not in frame.columns:
             frame[label_column(name)] = pd.array([pd.NA] * len(frame), dtype="Int8")
