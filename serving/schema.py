@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from components.model.vision.known import KnownImageMatch
+from serving.evidence import Evidence
 from serving.images import remote_host
 from serving.matches import Match
 from serving.settings import SERVING_ARGUMENT, resolve_settings
@@ -224,13 +225,19 @@ class ModerationResult(BaseModel):
         description="known violating images the request's images are copies of (perceptual "
         "hashes); each flags its category (only for requests with images)",
     )
+    evidence: dict[str, list[Evidence]] | None = Field(
+        default=None,
+        description="per category the classifier flagged, the spans of the text that carry the "
+        "decision, in text order, at most evidence_max_spans per text (only when the service "
+        "explains)",
+    )
 
     @model_serializer(mode="wrap")
     def _extras_only_when_given(self, serialize):
         # Without matching or images, the answer is exactly OpenAI's shape: no such keys. (No
         # return annotation: with one, pydantic would document the answer as any object.)
         data = serialize(self)
-        for extra in ("matches", "known_images"):
+        for extra in ("matches", "known_images", "evidence"):
             if getattr(self, extra) is None:
                 data.pop(extra, None)
         return data

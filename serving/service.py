@@ -27,6 +27,10 @@ and those flag their categories (serving.matches); ``category_scores`` stay the 
 ``/rank`` is unchanged. Texts are embedded in the same forward pass that scores them. A served
 model without an index starts without matches (a warning in the log); an index that cannot be
 used (another encoder's) stops the server with one line in the log.
+
+With the ``evidence`` setting on (the default), each ``/moderate`` result also carries, per
+category the classifier flagged, the spans of the text that carry the decision
+(serving.evidence).
 """
 
 import asyncio
@@ -57,6 +61,7 @@ from components.model.vision.known import KNOWN_IMAGES_FILE, KnownImageMatch, Kn
 from serving.admission import Admission
 from serving.batching import MicroBatcher
 from serving.connections import ConnectionLimits, bentoml_paths, install
+from serving.evidence import Evidence, Explainer, merged
 from serving.guard import RequestGuard
 from serving.images import IMAGES_STATE, ImageIntake
 from serving.matches import Match, Matcher
@@ -128,6 +133,7 @@ class ModerationService:
         predict = self.logits_and_vectors if self.matcher else self.model.score_windows
         self.window_rows = MicroBatcher(predict, SETTINGS.max_batch_size)
         self.matching = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matches")
+        self.explainer = Explainer(self.model, SETTINGS, self.text_scores)
 
     def load_model(self, model_folder: str) -> ModerationModel:
         """The model on the configured backend; ONNX Runtime falls back to torch for a model
@@ -194,9 +200,16 @@ class ModerationService:
             return ModerationResponse(**self.answer("modr"), results=results)
         scores, vectors = await self.scores(input)
         found = await self.matches(vectors) if self.matcher else [None] * len(scores)
+        explained = await self.explainer(input, scores, cutoffs) if SETTINGS.evidence else None
         results = [
-            self.result({TEXT: row}, None if matches is None else {TEXT: matches}, None, cutoffs)
-            for row, matches in zip(scores, found, strict=True)
+            self.result(
+                {TEXT: row},
+                None if matches is None else {TEXT: matches},
+                None,
+                cutoffs,
+                None if explained is None else explained[i],
+            )
+            for i, (row, matches) in enumerate(zip(scores, found, strict=True))
         ]
         return ModerationResponse(**self.answer("modr"), results=results)
 
@@ -226,7 +239,11 @@ class ModerationService:
             found = await self.matches(vectors) if vectors is not None else []
             matches = {TEXT: flat(found[: len(texts)]), IMAGE: flat(found[len(texts) :])}
         known = [match for found in findings for match in found.known] if images else None
-        return self.result(by_type, matches, known, cutoffs)
+        evidence = None
+        if SETTINGS.evidence:
+            at = [i for i, part in enumerate(parts) if isinstance(part, TextPart)]
+            evidence = merged(await self.explainer(texts, scores[: len(texts)], cutoffs, at))
+        return self.result(by_type, matches, known, cutoffs, evidence)
 
     @bentoml.api(input_spec=RankRequest)
     async def rank(
@@ -257,6 +274,9 @@ class ModerationService:
         parts = await asyncio.gather(*map(self.slice_scores, slices))
         scores = np.concatenate([scores for scores, _ in parts])
         return scores, np.concatenate([vectors for _, vectors in parts]) if self.matcher else None
+
+    async def text_scores(self, texts: list[str]) -> np.ndarray:
+        return (await self.scores(texts))[0]
 
     async def slice_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         loop = asyncio.get_running_loop()
@@ -291,11 +311,13 @@ class ModerationService:
         matches: dict[str, list[Match]] | None,
         known: list[KnownImageMatch] | None,
         cutoffs: dict[str, float],
+        evidence: dict[str, list[Evidence]] | None = None,
     ) -> ModerationResult:
         """The flags of one input from each input type's scores: a score past its cut-off, or
         a known violation of the category that a text matches (of each input type: a text part,
         or the text read in an image). A category's applied input types are those that flagged
-        it or, when none did, the one that scored it highest."""
+        it or, when none did, the one that scored it highest. Every flagged category has an
+        ``evidence`` list (when given): empty where a match or an image flagged it."""
         flagged_by = {
             name: [kind for kind, scores in by_type.items() if scores[i] >= cutoffs[name]]
             for i, name in enumerate(self.model.categories)
@@ -317,6 +339,9 @@ class ModerationService:
             },
             matches=None if matches is None else by_similarity(matches),
             known_images=known,
+            evidence=None
+            if evidence is None
+            else {name: evidence.get(name, []) for name, kinds in flagged_by.items() if kinds},
         )
 
 

@@ -18,6 +18,17 @@ DAVIDSON_CSV = SHARED_DATA / "davidson" / "labeled_data.csv"
 JIGSAW_CSV = SHARED_DATA / "jigsaw-sample" / "train.csv"
 
 
+def modpipe(capsys, monkeypatch, *args) -> tuple[int, str]:
+    """Run `modpipe ARGS` in this process, as `main()` runs it; (exit code, all output)."""
+    from workflows import cli
+
+    monkeypatch.setattr(sys, "argv", ["modpipe", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    captured = capsys.readouterr()
+    return exit_.value.code, captured.out + captured.err
+
+
 def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"real data not found at {path} (it lives in ../shared/data beside the repo)")

@@ -13,6 +13,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from components.errors import ModpipeError
+from workflows.annotate_command import annotate_app
 from workflows.images_command import images_app
 from workflows.mine_command import mine
 
@@ -47,6 +48,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("mine")(mine)  # its own module: the command is long
 app.add_typer(images_app, name="images")
+app.add_typer(annotate_app, name="annotate")
 
 DATA_DIR = Path("data")
 TERMS_DIR = Path("terms")  # the recall term lists, versioned like the dataset

@@ -11,6 +11,9 @@ overlap by a quarter of their length, each category taking its highest score ove
 
 A loaded model runs on torch or, from the ONNX export the package step adds to its folder, on
 ONNX Runtime (components.model.onnx_runtime): the same windows, scores and embeddings.
+
+A model trained with an evidence head (components.model.evidence_head; ``evidence_head: true``
+on its card) also scores which characters of a text are evidence of each category.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from transformers import (
 from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
+from components.model.evidence_head import EvidenceHead, character_scores
 from components.model.normalize import NORMALIZATION, normalize
 
 if TYPE_CHECKING:
@@ -129,6 +133,7 @@ class ModelCard(BaseModel):
     base_model: str
     max_length: int = Field(gt=0)
     normalization: str | None = None  # None: a model saved before texts were normalised
+    evidence_head: bool = False
 
     @model_validator(mode="after")
     def _a_threshold_per_category(self) -> ModelCard:
@@ -149,6 +154,7 @@ class Windows:
     input_ids: list[list[int]]
     owners: np.ndarray  # [windows] int: the index of the text each window belongs to
     texts: int
+    offsets: list[list[tuple[int, int]]] | None = None  # each token's span of the normalised text
 
     def pool(self, window_logits: np.ndarray) -> np.ndarray:
         """[texts, k]: each text's highest logit per category over its windows."""
@@ -199,6 +205,7 @@ class ModerationModel:
         thresholds: dict[str, float] | None = None,
         normalization: str | None = NORMALIZATION,
         runner: OnnxRunner | None = None,
+        evidence_head: EvidenceHead | None = None,
     ):
         self.model = model
         self.runner = runner
@@ -208,6 +215,7 @@ class ModerationModel:
         self.max_length = max_length
         self.thresholds = thresholds or {c.name: c.threshold for c in taxonomy.categories}
         self.normalization = normalization
+        self.evidence_head = evidence_head
 
     @property
     def categories(self) -> list[str]:
@@ -230,14 +238,21 @@ class ModerationModel:
             raise ModpipeError(f"backend {backend!r}: not one of {', '.join(BACKENDS)}")
         card = read_model_card(directory)
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        model, runner = None, None
+        model, runner, head = None, None, None
         if backend == "onnx":
             from components.model.onnx_runtime import OnnxRunner  # only a model run on it needs it
 
             runner = OnnxRunner(directory, tokenizer, int8, threads)
+            if card.evidence_head and not runner.has_evidence:
+                raise ModpipeError(
+                    f"{directory}: the ONNX export lacks the evidence head; re-package"
+                )
         else:
             model = AutoModelForSequenceClassification.from_pretrained(directory)
             model.to(device or _default_device())
+            if card.evidence_head:
+                head = EvidenceHead.load(directory, model.config.hidden_size, len(card.categories))
+                head.to(model.device)
         loaded = cls(
             model=model,
             tokenizer=tokenizer,
@@ -247,6 +262,7 @@ class ModerationModel:
             thresholds=card.thresholds,
             normalization=card.normalization,
             runner=runner,
+            evidence_head=head,
         )
         if int8 and backend == "torch":
             loaded.quantize_int8()
@@ -271,6 +287,8 @@ class ModerationModel:
             self.model = torch.ao.quantization.quantize_dynamic(
                 self.model.cpu(), {torch.nn.Linear}, dtype=torch.qint8
             )
+        if self.evidence_head is not None:
+            self.evidence_head.cpu()  # kept in float: one small layer
 
     def save(self, directory: Path) -> Path:
         self._torch_only("saving a model")
@@ -284,7 +302,10 @@ class ModerationModel:
             base_model=self.base_model,
             max_length=self.max_length,
             normalization=self.normalization,
+            evidence_head=self.evidence_head is not None,
         )
+        if self.evidence_head is not None:
+            self.evidence_head.save(directory)
         (directory / MODEL_CARD).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
         return directory
 
@@ -292,29 +313,32 @@ class ModerationModel:
         """The texts as the model reads them: normalised, when the model was trained so."""
         return [normalize(t) for t in texts] if self.normalization else list(texts)
 
-    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """One batch of texts as model inputs, each cut to its first window (for training)."""
+    def encode(self, texts: list[str], offsets: bool = False) -> dict[str, torch.Tensor]:
+        """One batch of texts as model inputs, each cut to its first window (for training);
+        ``offsets``: with each token's ``offset_mapping`` in the normalised text."""
         return self.tokenizer(
             self.prepare(texts),
             padding=True,
             truncation=True,
             max_length=self.max_length,
+            return_offsets_mapping=offsets,
             return_tensors="pt",
         )
 
-    def windows(self, texts: list[str]) -> Windows:
+    def windows(self, texts: list[str], offsets: bool = False) -> Windows:
         """Every text's windows of at most ``max_length`` tokens; a short text has one."""
         if not texts:
-            return Windows(input_ids=[], owners=np.zeros(0, dtype=np.int64), texts=0)
+            return Windows(input_ids=[], owners=np.zeros(0, dtype=np.int64), texts=0, offsets=[])
         encoded = self.tokenizer(
             self.prepare(texts),
             truncation=True,
             max_length=self.max_length,
             stride=self.max_length // 4,
             return_overflowing_tokens=True,
+            return_offsets_mapping=offsets,
         )
         owners = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
-        return Windows(input_ids=encoded["input_ids"], owners=owners, texts=len(texts))
+        return Windows(encoded["input_ids"], owners, len(texts), encoded.get("offset_mapping"))
 
     @torch.inference_mode()
     def score_windows(self, input_ids: list[list[int]]) -> np.ndarray:
@@ -338,6 +362,28 @@ class ModerationModel:
             return logits, np.zeros((len(input_ids), 0), dtype=np.float32)
         pooled = mean_pooled(output.hidden_states[-1].float(), batch["attention_mask"])
         return logits, pooled.cpu().numpy()
+
+    @property
+    def has_evidence_head(self) -> bool:
+        return self.runner.has_evidence if self.runner is not None else bool(self.evidence_head)
+
+    @torch.inference_mode()
+    def evidence_windows(self, input_ids: list[list[int]]) -> np.ndarray:
+        """[windows, tokens, k] evidence logits of one batch of windows, padded at the end."""
+        if self.runner is not None:
+            return self.runner.evidence_windows(input_ids)
+        self.model.eval()
+        self.evidence_head.eval()
+        device = next(self.model.parameters()).device
+        batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)
+        hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
+        return self.evidence_head(hidden).float().cpu().numpy()
+
+    def evidence_scores(self, texts: list[str], batch_size: int = 64) -> list[np.ndarray]:
+        """Per text, [len(text), k]: the probability that each character of the original text
+        is evidence of each category (the highest over the windows covering it; 0 for
+        whitespace between tokens and characters the normaliser dropped). Needs the head."""
+        return character_scores(self, texts, batch_size)
 
     def _predict(self, texts: list[str], batch_size: int, embed: bool):
         """Windows batched by length (each batch pads to a similar size), pooled per text."""

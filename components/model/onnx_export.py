@@ -25,6 +25,7 @@ from components.errors import ModpipeError
 from components.model.metrics import compute_metrics
 from components.model.modeling import ModerationModel, mean_pooled
 from components.model.onnx_runtime import (
+    EVIDENCE_OUTPUT,
     FP32_FILE,
     INPUTS,
     INT8_FILE,
@@ -42,11 +43,13 @@ EXAMPLE_TEXTS = ["an example", "and a longer example text, with a few more words
 
 
 class _WindowGraph(torch.nn.Module):
-    """What the graph computes: the torch model's ``forward_windows(..., embed=True)``."""
+    """What the graph computes: the torch model's ``forward_windows(..., embed=True)`` and,
+    with an evidence head, its ``evidence_windows``."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, evidence_head: torch.nn.Module | None):
         super().__init__()
         self.model = model
+        self.evidence_head = evidence_head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         output = self.model(
@@ -54,7 +57,9 @@ class _WindowGraph(torch.nn.Module):
             attention_mask=_additive_mask(attention_mask),
             output_hidden_states=True,
         )
-        return output.logits, mean_pooled(output.hidden_states[-1], attention_mask)
+        hidden = output.hidden_states[-1]
+        outputs = (output.logits, mean_pooled(hidden, attention_mask))
+        return outputs if self.evidence_head is None else (*outputs, self.evidence_head(hidden))
 
 
 def _additive_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -91,6 +96,8 @@ def export_onnx(model: ModerationModel, directory: Path) -> Path:
 def _export_fp32(model: ModerationModel, path: Path) -> dict[str, int]:
     """The graph, exported and fused by ORT's BERT optimiser; returns the fused operators."""
     encoder = model.model.eval()
+    head = model.evidence_head.eval() if model.evidence_head is not None else None
+    outputs = [*OUTPUTS, EVIDENCE_OUTPUT] if head is not None else list(OUTPUTS)
     windows = model.windows(EXAMPLE_TEXTS).input_ids
     example = model.tokenizer.pad({"input_ids": windows}, return_tensors="pt")
     example = example.to(next(encoder.parameters()).device)
@@ -101,11 +108,11 @@ def _export_fp32(model: ModerationModel, path: Path) -> dict[str, int]:
         with tempfile.TemporaryDirectory() as scratch:
             exported = Path(scratch) / "exported.onnx"
             torch.onnx.export(
-                _WindowGraph(encoder).eval(),
+                _WindowGraph(encoder, head).eval(),
                 (example["input_ids"], example["attention_mask"]),
                 str(exported),
                 input_names=list(INPUTS),
-                output_names=list(OUTPUTS),
+                output_names=outputs,
                 dynamic_shapes={name: axes for name in INPUTS},
                 opset_version=OPSET,
                 dynamo=True,
@@ -131,9 +138,11 @@ def check_parity(
     """Score ``texts`` with the torch model in ``directory`` and with each of its ONNX graphs;
     write and return the largest differences (and, given labels [n, k], the macro PR-AUC of
     torch and int8). Raises ModpipeError when the fp32 graph is off by more than
-    :data:`FP32_TOLERANCE`: it must score as torch does, int8 only close to it."""
+    :data:`FP32_TOLERANCE`: it must score as torch does, int8 only close to it. A model with an
+    evidence head has its characters' evidence scores compared too."""
     torch_model = ModerationModel.load(directory, device="cpu")
     scores, vectors = torch_model.predict_with_embeddings(texts, batch_size)
+    evidence = _evidence(torch_model, texts, batch_size)
     result = {"texts": len(texts)}
     for name, int8 in (("fp32", False), ("int8", True)):
         onnx_model = ModerationModel.load(directory, backend="onnx", int8=int8)
@@ -142,6 +151,9 @@ def check_parity(
             "max_score_diff": float(np.abs(onnx_scores - scores).max(initial=0.0)),
             "max_embedding_diff": float(np.abs(onnx_vectors - vectors).max(initial=0.0)),
         }
+        if evidence is not None:
+            difference = np.abs(_evidence(onnx_model, texts, batch_size) - evidence)
+            result[name]["max_evidence_diff"] = float(difference.max(initial=0.0))
         if y_true is not None:
             result[name]["macro_pr_auc"] = _macro_pr_auc(torch_model, y_true, onnx_scores)
     if y_true is not None:
@@ -152,12 +164,21 @@ def check_parity(
         )
     path = Path(directory) / ONNX_DIR / PARITY_FILE
     path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    if result["fp32"]["max_score_diff"] > FP32_TOLERANCE:
+    worst = max(result["fp32"]["max_score_diff"], result["fp32"].get("max_evidence_diff", 0.0))
+    if worst > FP32_TOLERANCE:
         raise ModpipeError(
-            f"{path}: the fp32 ONNX graph scores up to {result['fp32']['max_score_diff']:.2e} "
+            f"{path}: the fp32 ONNX graph scores up to {worst:.2e} "
             f"away from torch (at most {FP32_TOLERANCE:.0e})"
         )
     return result
+
+
+def _evidence(model: ModerationModel, texts: list[str], batch_size: int) -> np.ndarray | None:
+    """Every character's evidence scores, all texts end to end; None without a head."""
+    if not model.has_evidence_head:
+        return None
+    per_text = model.evidence_scores(texts, batch_size)
+    return np.concatenate([np.zeros((0, len(model.categories))), *per_text])
 
 
 def _macro_pr_auc(model: ModerationModel, y_true: np.ndarray, scores: np.ndarray) -> float | None:

@@ -7,7 +7,8 @@ A packaged model folder holds them under :data:`ONNX_DIR`: ``model.onnx`` (fp32)
 exported from, so an index of embeddings serves whichever backend runs) and ``parity.json``
 (how closely each graph scores like torch on held-out texts). The graph takes ``input_ids`` and
 ``attention_mask`` [windows, tokens] and returns the window ``logits`` [windows, k] and the
-attention-masked mean of the last hidden state, ``pooled`` [windows, dim].
+attention-masked mean of the last hidden state, ``pooled`` [windows, dim]; a model with an
+evidence head adds its token logits, ``evidence`` [windows, tokens, k].
 
 Serving needs this module and ``onnxruntime`` alone: the export's tools stay out of it.
 """
@@ -29,6 +30,7 @@ MANIFEST_FILE = "manifest.json"
 PARITY_FILE = "parity.json"
 INPUTS = ("input_ids", "attention_mask")
 OUTPUTS = ("logits", "pooled")
+EVIDENCE_OUTPUT = "evidence"
 
 
 class OnnxManifest(BaseModel):
@@ -69,13 +71,21 @@ class OnnxRunner:
             str(path), options, providers=["CPUExecutionProvider"]
         )
         self.tokenizer = tokenizer
+        self.has_evidence = EVIDENCE_OUTPUT in {o.name for o in self.session.get_outputs()}
+
+    def _feed(self, input_ids: list[list[int]]) -> dict[str, np.ndarray]:
+        batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="np")
+        return {name: batch[name].astype(np.int64) for name in INPUTS}
+
+    def evidence_windows(self, input_ids: list[list[int]]) -> np.ndarray:
+        """[windows, tokens, k] evidence logits, padded at the end."""
+        return self.session.run([EVIDENCE_OUTPUT], self._feed(input_ids))[0]
 
     def forward_windows(
         self, input_ids: list[list[int]], embed: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """[windows, k] logits and, when ``embed``, [windows, dim] mean pooled hidden states."""
-        batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="np")
-        feed = {name: batch[name].astype(np.int64) for name in INPUTS}
+        feed = self._feed(input_ids)
         if not embed:
             (logits,) = self.session.run(["logits"], feed)
             return logits, np.zeros((len(input_ids), 0), dtype=np.float32)

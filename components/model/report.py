@@ -14,6 +14,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # figures without pyplot render with the Agg canvas
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
+from components.model.evidence_report import examples_html
 from components.model.metrics import (
     category_counts,
     check_shapes,
@@ -232,6 +233,8 @@ table.metrics thead { background: #f0f3f7; }
 tr.macro { font-weight: bold; background: #fafafa; }
 img { max-width: 100%; margin: 0.5rem 0 1.5rem; }
 p.note { color: #555; font-size: 0.9rem; }
+table.evidence td { text-align: left; vertical-align: top; }
+mark { background: #ffd966; }
 """
 
 
@@ -341,8 +344,10 @@ def write_report(
     out_dir: Path,
     title: str,
     baseline: dict | None = None,
+    examples: list[dict] | None = None,
 ) -> dict[str, Path]:
-    """PR curves, reliability diagrams, confusion grid (PNGs) and a self-contained report.html."""
+    """PR curves, reliability diagrams, confusion grid (PNGs) and a self-contained report.html;
+    ``examples``: highlighted evidence (components.model.evidence_report)."""
     check_shapes(y_true, scores, categories)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -375,6 +380,8 @@ def write_report(
         tables += _thresholds_table(metrics)
     if metrics.get("images"):
         tables += _images_section(metrics["images"])
+    if examples:
+        tables += examples_html(examples)
     if metrics.get("quality"):
         sections, quality_images = _quality_sections(metrics["quality"], out_dir, title)
         tables += sections

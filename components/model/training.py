@@ -7,8 +7,10 @@ model is scored on validation (macro PR-AUC over the categories with both classe
 minus the validation loss when none has); the best epoch is saved as a
 :class:`~components.model.modeling.ModerationModel` and training stops after ``patience`` epochs
 without improvement. Texts are normalised as the model always reads them, each cut to its first
-window. ``config.augment`` adds synthetic rows to the train split (components.data.augment), and
-``config.soft_labels`` trains on annotators' shares or weights rows by their agreement.
+window. ``config.augment`` adds synthetic rows to the train split (components.data.augment),
+``config.soft_labels`` trains on annotators' shares or weights rows by their agreement, and
+``config.evidence_head`` trains a token-level evidence head alongside on the rows' rationale
+spans (components.model.evidence_head: rows without spans add no token loss).
 
 Checkpoints (``checkpoint_dir``, components.model.checkpoints) are written every
 ``checkpoint_every_steps`` optimizer steps and at every epoch end. A rerun with the same
@@ -68,6 +70,7 @@ from components.model.checkpoints import (
     rng_state,
     run_fingerprint,
 )
+from components.model.evidence_head import EvidenceHead, EvidenceTargets, WithEvidence
 from components.model.modeling import ModerationModel, build_classifier
 from components.model.replicas import Replica, process_group
 from components.model.training_data import (
@@ -160,10 +163,24 @@ class _Trainer:
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
 
         module, self.tokenizer = build_classifier(config.base_model, taxonomy, config.seed)
-        module.to(self.replica.device)
+        head, self.evidence = None, None
+        if config.evidence_head:
+            head = EvidenceHead(module.config.hidden_size, len(taxonomy.names))
+            data = self.train_data
+            self.evidence = EvidenceTargets.from_frame(
+                train, taxonomy.names, data.targets, data.known, normalise=True
+            )
         self.classifier = ModerationModel(
-            module, self.tokenizer, taxonomy, config.base_model, config.max_length
+            module,
+            self.tokenizer,
+            taxonomy,
+            config.base_model,
+            config.max_length,
+            evidence_head=head,
         )
+        # What the optimizer, DDP and checkpoints see: the classifier, with its head if any.
+        self.module = module if head is None else WithEvidence(module, head)
+        self.module.to(self.replica.device)
         self.sampler = DistributedSampler(
             range(len(self.train_data.texts)),
             num_replicas=self.replica.world_size,
@@ -185,10 +202,10 @@ class _Trainer:
         )
         saved = self.checkpoints.load()
         if saved:
-            module.load_state_dict(saved["model"])
-        self.model = self._replicated(module)
+            self.module.load_state_dict(saved["model"])
+        self.model = self._replicated(self.module)
         self.optimizer = torch.optim.AdamW(
-            _decay_groups(module, config.weight_decay), lr=config.learning_rate
+            _decay_groups(self.module, config.weight_decay), lr=config.learning_rate
         )
         total_steps = config.epochs * self.steps_per_epoch
         self.scheduler = get_linear_schedule_with_warmup(
@@ -266,18 +283,31 @@ class _Trainer:
 
     def _step(self, batch: list[int]) -> float:
         device = self.replica.device
-        inputs = self.classifier.encode([self.train_data.texts[i] for i in batch]).to(device)
+        texts = [self.train_data.texts[i] for i in batch]
+        inputs = self.classifier.encode(texts, offsets=self.evidence is not None)
+        offsets = inputs.pop("offset_mapping", None)
+        inputs = inputs.to(device)
         targets = torch.from_numpy(self.train_data.targets[batch]).to(device)
         known = torch.from_numpy(self.train_data.known[batch]).to(device)
         weights = torch.from_numpy(self.train_data.weights[batch]).to(device)
-        logits = self.model(**inputs).logits
-        loss = masked_bce_loss(logits, targets, known, self.pos_weight, weights)
+        output = self.model(**inputs)
+        loss = masked_bce_loss(output.logits, targets, known, self.pos_weight, weights)
+        if self.evidence is not None:
+            loss = loss + self.config.evidence_weight * self._evidence_loss(
+                output.evidence, batch, offsets
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
+
+    def _evidence_loss(self, logits: torch.Tensor, batch: list[int], offsets) -> torch.Tensor:
+        """Masked BCE over the tokens and categories the rows' spans cover (evidence_head.py)."""
+        targets, known = (t.to(logits.device) for t in self.evidence.batch(batch, offsets))
+        k = logits.shape[-1]
+        return masked_bce_loss(logits.reshape(-1, k), targets.reshape(-1, k), known.reshape(-1, k))
 
     def _evaluate(self) -> dict:
         data = self.validation_data
@@ -324,8 +354,7 @@ class _Trainer:
             progress.epochs_without_improvement = 0
             if self.replica.is_main:
                 self.best_weights = {
-                    k: v.detach().cpu().clone()
-                    for k, v in self.classifier.model.state_dict().items()
+                    k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()
                 }
                 self.checkpoints.save_best(self.best_weights)
             return
@@ -337,7 +366,7 @@ class _Trainer:
         if self.replica.is_main:
             self.checkpoints.save(
                 {
-                    "model": self.classifier.model.state_dict(),
+                    "model": self.module.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
                     "progress": asdict(self.progress),
@@ -349,9 +378,9 @@ class _Trainer:
         digest_dir = os.environ.get(WEIGHTS_DIGEST_DIR_ENV)
         if digest_dir:
             path = Path(digest_dir) / f"rank{self.replica.rank}.sha256"
-            path.write_text(weights_digest(self.classifier.model) + "\n")
+            path.write_text(weights_digest(self.module) + "\n")
         if self.replica.is_main:
-            self.classifier.model.load_state_dict(self.best_weights)
+            self.module.load_state_dict(self.best_weights)
             self.classifier.save(output_dir)
         if self.replica.world_size > 1:
             dist.barrier()  # the model is on disk before any rank returns

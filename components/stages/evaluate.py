@@ -13,6 +13,7 @@ import mlflow
 from components.config import PipelineConfig
 from components.data.canonical import is_missing, read_dataset
 from components.data.split import split_frames
+from components.model.evidence_report import evidence_examples
 from components.model.image_evaluation import evaluate_images
 from components.model.image_scoring import image_limits
 from components.model.metrics import METRICS_FILE, evaluate_scorer, flat_metrics
@@ -116,5 +117,6 @@ def evaluate_stage(
         result["metrics"],
         report_dir,
         f"{config.name}: fine-tuned {model.base_model}",
+        examples=evidence_examples(model, parts["test"], result["scores"], model.thresholds),
     )
     return {**result, "flat": log_evaluation(result, report_dir, report_path)}

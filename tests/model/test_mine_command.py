@@ -2,26 +2,16 @@
 and a pending state, the labelled batch comes back as rewards, and bad input is one line."""
 
 import json
-import sys
 
 import mlflow
 import pandas as pd
 import pytest
+from conftest import modpipe
 from tiny_bento import TAXONOMY
 
 from components.data.canonical import DatasetCard, write_dataset
-from workflows import cli
 
 WORDS = ["hello friend", "you idiot", "i will hurt you", "send money now", "nice game"]
-
-
-def modpipe(capsys, monkeypatch, *args) -> tuple[int, str]:
-    """Run `modpipe ARGS` in this process, as `main()` runs it; (exit code, all output)."""
-    monkeypatch.setattr(sys, "argv", ["modpipe", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_:
-        cli.main()
-    captured = capsys.readouterr()
-    return exit_.value.code, captured.out + captured.err
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,9 @@ from tiny_bento import METADATA, TAXONOMY, THRESHOLDS, serving, settings_env
 
 from components.config import ServingConfig
 from components.errors import ModpipeError
+from components.model.evidence import explain
 from components.model.modeling import ModerationModel
+from components.model.normalize import normalize
 from components.registry.bentos import build_bento, package_model, serve_command
 from serving.settings import (
     BENTO_MODEL_NAME,
@@ -45,9 +47,16 @@ TEXTS = [
     "word " * 300,  # longer than the model's window: scored over windows, not rejected
 ]
 # The first server's limits, set through the environment as an operator would.
-LIMITS = ServingConfig(max_texts=8, max_text_chars=2_000, max_body_bytes=20_000)
+LIMITS = ServingConfig(
+    max_texts=8, max_text_chars=2_000, max_body_bytes=20_000, evidence_max_texts=4
+)
 SECRET = "qzx-private-words"  # stands in for a user's text that must not be echoed or logged
 TOO_LONG = (SECRET * LIMITS.max_text_chars)[: LIMITS.max_text_chars + 1]
+# Texts the tiny model flags (threat, scam) short of a saturated score, so that erasing a word
+# moves it and they have evidence; the same first text with zero-width characters before and
+# inside its evidence and a Cyrillic look-alike letter.
+EVIDENT = ["pay will you I", "hurt will or stupid send you"]
+OBFUSCATED = "\u200bpay w\u0456ll y\u200bou I"
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +77,13 @@ def server_url(server) -> str:
 
 @pytest.fixture(scope="module")
 def quantized_server(bento_tag, bentoml_home, tmp_path_factory):
-    """`modpipe serve TAG --quantize`: the bento's own settings (the defaults), int8."""
+    """`modpipe serve TAG --quantize`: the bento's own settings (the defaults), int8, with
+    evidence turned off."""
     port = free_port()
     command = [sys.executable, "-m", "workflows.cli", "serve", bento_tag]
     command += ["--port", str(port), "--quantize"]
     log = tmp_path_factory.mktemp("serve-int8") / "serve.log"
-    with serving(command, port, log, {}) as served:
+    with serving(command, port, log, {"MODPIPE_SERVE_EVIDENCE": "false"}) as served:
         yield served
 
 
@@ -176,6 +186,49 @@ def test_thresholds_can_be_overridden_per_request(server_url, reference):
     assert result["categories"]["insult"] is True
     assert result["categories"]["scam"] is False
     assert_matches(result, reference.predict_scores([TEXTS[0]])[0], THRESHOLDS | overrides)
+
+
+def test_flagged_categories_carry_evidence_in_the_offsets_of_the_text_sent(server_url, reference):
+    texts = [*EVIDENT, OBFUSCATED, TEXTS[0]]
+    response = moderate(server_url, {"input": texts})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    expected = explain(reference, texts)
+    assert sum(len(spans) for found in expected for spans in found.values()) >= 3
+    for text, result, want in zip(texts, results, expected, strict=True):
+        flagged = [name for name, on in result["categories"].items() if on]
+        assert list(result["evidence"]) == flagged  # unflagged categories have none
+        for name in flagged:
+            spans = result["evidence"][name]
+            assert all(text[s["start"] : s["end"]] == s["text"] for s in spans)
+            assert [(s["start"], s["end"]) for s in spans] == [(s.start, s.end) for s in want[name]]
+            assert [s["score"] for s in spans] == pytest.approx(
+                [s.score for s in want[name]], abs=1e-3
+            )
+            assert all("part" not in s for s in spans)
+    plain, obfuscated = results[0]["evidence"], results[2]["evidence"]
+    assert {name: [normalize(s["text"]) for s in spans] for name, spans in obfuscated.items()} == {
+        name: [s["text"] for s in spans] for name, spans in plain.items()
+    }
+
+
+def test_content_parts_evidence_names_its_part(server_url):
+    parts = [{"type": "text", "text": TEXTS[2]}, {"type": "text", "text": EVIDENT[1]}]
+    response = moderate(server_url, {"input": parts})
+    assert response.status_code == 200, response.text
+    evidence = response.json()["results"][0]["evidence"]
+    alone = moderate(server_url, {"input": EVIDENT[1]}).json()["results"][0]["evidence"]
+    assert evidence == {
+        name: [{**span, "part": 1} for span in spans] for name, spans in alone.items()
+    }
+
+
+def test_only_the_first_flagged_texts_of_a_request_are_explained(server_url):
+    texts = [TEXTS[2], *[EVIDENT[0]] * 6]  # the first is not flagged
+    results = moderate(server_url, {"input": texts}).json()["results"]
+    assert results[0]["evidence"] == {}
+    assert all(result["evidence"]["threat"] for result in results[1:5])
+    assert all("evidence" not in result for result in results[5:])
 
 
 def rank(url: str, body) -> httpx.Response:
@@ -358,6 +411,7 @@ def test_quantised_service_scores_as_the_int8_model_in_process(
     for result, scores in zip(response.json()["results"], expected, strict=True):
         assert_matches(result, scores, THRESHOLDS)
     assert not np.allclose(expected, reference.predict_scores(TEXTS), atol=1e-6)  # int8 is on
+    assert all("evidence" not in result for result in response.json()["results"])  # off
 
 
 def test_the_service_imports_none_of_the_pipelines_libraries(model_tag, bentoml_home):

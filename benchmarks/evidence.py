@@ -1,0 +1,189 @@
+"""Evidence quality on the Toxic Spans SemEval-2021 Task 5 split (BENCHMARKS.md, "Evidence
+quality"): all-MiniLM-L6-v2 fine-tuned with the evidence head (components.model.evidence_head) on
+tsd_train, its character threshold chosen on tsd_trial, scored on tsd_test as the task scores
+it; and the classification metrics of that model and of one trained without the head.
+
+Rows: the SemEval posts with their gold offsets as ``toxic`` evidence spans, and the labels the
+Toxic Spans importer gives the same posts (majority of annotators: toxic, insult, profanity,
+identity_attack, threat). Predicted offsets: the characters whose toxic evidence score reaches
+the threshold, with whitespace between two of them filled in (a gold span of several words
+holds its spaces; no token covers them). Scoring: per post, F1 of predicted against gold
+character offsets (1 when both are empty, 0 when only one is), averaged over posts.
+
+    .venv/bin/python benchmarks/evidence.py [--epochs 1] [--max-length 128] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from components.config import TrainConfig
+from components.data.canonical import Taxonomy
+from components.data.toxic_spans import import_toxic_spans
+from components.model.metrics import compute_metrics, label_matrix
+from components.model.modeling import ModerationModel
+from components.model.training import train_model
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "toxic-spans"
+RESULTS = Path("runs") / "benchmarks" / "evidence.json"
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """Contiguous character offsets as (start, end) slices."""
+    spans: list[list[int]] = []
+    for offset in sorted(set(offsets)):
+        if spans and offset == spans[-1][1]:
+            spans[-1][1] += 1
+        else:
+            spans.append([offset, offset + 1])
+    return [tuple(span) for span in spans]
+
+
+def semeval_rows(split: str, labels: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """One SemEval split as canonical rows: gold offsets as toxic evidence, importer labels."""
+    posts = pd.read_csv(DATA / f"tsd_{split}.csv").head(limit)
+    gold = posts["spans"].map(ast.literal_eval)
+    evidence = [
+        {"evidence": [{"start": s, "end": e, "type": "toxic"} for s, e in runs(offsets)]}
+        if offsets
+        else None
+        for offsets in gold
+    ]
+    frame = labels.loc[posts["text"]].reset_index()
+    return frame.assign(
+        id=[f"tsd-{split}-{i}" for i in range(len(posts))], rationale=evidence, gold=gold
+    )
+
+
+def predicted_offsets(text: str, scores: np.ndarray, threshold: float) -> set[int]:
+    chosen = np.flatnonzero(scores >= threshold)
+    offsets = set(chosen.tolist())
+    for before, after in zip(chosen, chosen[1:], strict=False):
+        if after - before > 1 and text[before + 1 : after].isspace():
+            offsets.update(range(before + 1, after))
+    return offsets
+
+
+def semeval_f1(predicted: set[int], gold: list[int]) -> float:
+    """SemEval-2021 Task 5's per-post F1 of character offsets."""
+    if not gold:
+        return 1.0 if not predicted else 0.0
+    if not predicted:
+        return 0.0
+    return 2 * len(predicted & set(gold)) / (len(predicted) + len(set(gold)))
+
+
+def mean_f1(frame: pd.DataFrame, scores: list[np.ndarray], threshold: float) -> float:
+    return float(
+        np.mean(
+            [
+                semeval_f1(predicted_offsets(text, s, threshold), gold)
+                for text, s, gold in zip(frame["text"], scores, frame["gold"], strict=True)
+            ]
+        )
+    )
+
+
+def classification(model: ModerationModel, frame: pd.DataFrame) -> dict:
+    scores = model.predict_scores(frame["text"].tolist())
+    metrics = compute_metrics(
+        label_matrix(frame, model.categories), scores, model.categories, model.thresholds
+    )
+    return {
+        "macro_pr_auc": metrics["macro"]["pr_auc"],
+        "pr_auc": {c: m["pr_auc"] for c, m in metrics["per_category"].items()},
+    }
+
+
+def train(config: TrainConfig, parts: dict, taxonomy: Taxonomy, work: Path) -> tuple:
+    started = time.perf_counter()
+    result = train_model(parts["train"], parts["trial"], taxonomy, config, work, progress=False)
+    seconds = time.perf_counter() - started
+    return ModerationModel.load(result.model_dir, device="cpu"), seconds, result.best_epoch
+
+
+def evidence_figures(model: ModerationModel, parts: dict) -> dict:
+    toxic = model.categories.index("toxic")
+    started = time.perf_counter()
+    trial = [s[:, toxic] for s in model.evidence_scores(parts["trial"]["text"].tolist())]
+    by_threshold = {float(t): mean_f1(parts["trial"], trial, t) for t in THRESHOLDS}
+    threshold = max(by_threshold, key=by_threshold.get)
+    test = [s[:, toxic] for s in model.evidence_scores(parts["test"]["text"].tolist())]
+    seconds = time.perf_counter() - started
+    empty = parts["test"]["gold"].map(len) == 0
+    test_f1 = [
+        semeval_f1(predicted_offsets(text, s, threshold), gold)
+        for text, s, gold in zip(parts["test"]["text"], test, parts["test"]["gold"], strict=True)
+    ]
+    return {
+        "threshold": threshold,
+        "trial_f1": by_threshold[threshold],
+        "test_f1": float(np.mean(test_f1)),
+        "test_f1_posts_with_gold_spans": float(np.mean(np.asarray(test_f1)[~empty.to_numpy()])),
+        "test_posts_without_gold_spans": int(empty.sum()),
+        "scoring_seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--evidence-weight", type=float, default=1.0)
+    parser.add_argument("--limit", type=int, help="the first N posts of each split (a dry run)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the model without head")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    card, imported = import_toxic_spans(DATA)
+    labels = imported.drop_duplicates("text").set_index("text")
+    labels = labels[[c for c in labels.columns if c.startswith("label_")]]
+    parts = {s: semeval_rows(s, labels, args.limit) for s in ("train", "trial", "test")}
+    taxonomy = Taxonomy(categories=card.categories)
+    config = TrainConfig(
+        max_length=args.max_length,
+        epochs=args.epochs,
+        patience=args.epochs,
+        learning_rate=args.learning_rate,
+        evidence_head=True,
+        evidence_weight=args.evidence_weight,
+    )
+    work = Path(tempfile.mkdtemp(prefix="evidence-benchmark-"))
+    results = {
+        "config": config.model_dump(mode="json"),
+        "posts": {s: len(f) for s, f in parts.items()},
+    }
+    model, seconds, epoch = train(config, parts, taxonomy, work / "with-head")
+    results["with_head"] = {
+        "train_seconds": seconds,
+        "best_epoch": epoch,
+        **evidence_figures(model, parts),
+        **classification(model, parts["test"]),
+    }
+    print(json.dumps(results["with_head"], indent=2), flush=True)
+    if not args.no_baseline:
+        config = config.model_copy(update={"evidence_head": False})
+        model, seconds, epoch = train(config, parts, taxonomy, work / "without-head")
+        results["without_head"] = {
+            "train_seconds": seconds,
+            "best_epoch": epoch,
+            **classification(model, parts["test"]),
+        }
+        print(json.dumps(results["without_head"], indent=2), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
