@@ -305,9 +305,8 @@ class ServingConfig(Section):
     # at a time (past it, 503): image work never takes the text model's turn.
     image_threads: int = Field(default=1, ge=1)
     max_images_in_flight: int = Field(default=8, ge=1)
-    # /moderate's results carry `evidence`: per flagged category, the spans of the text that
-    # make the model flag it (components.model.evidence). Without an evidence head, each
-    # flagged text costs up to evidence_max_words extra short texts to score.
+    # /moderate's results carry `evidence`, the spans that make the model flag each category
+    # (components.model.evidence); by occlusion, up to evidence_max_words texts per flagged one.
     evidence: bool = True
     evidence_max_words: int = Field(default=48, ge=1)
     evidence_max_spans: int = Field(default=5, ge=1)  # per category

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from components.errors import ModpipeError
+from workflows.publication import report_publication
 
 console = Console(highlight=False, soft_wrap=True)
 TASKS_FILE = "tasks.json"
@@ -153,9 +154,7 @@ def import_(
     if not items:
         raise ModpipeError(f"{export_file}: no task has a submitted annotation; nothing imported")
     frame, replaced = merge_rows(card, frame, item_rows(items, card.names), str(export_file))
-    from workflows.cli import _report_publication  # here: cli imports this module
-
-    _report_publication(publish_dataset(card, frame, into))
+    report_publication(publish_dataset(card, frame, into))
     annotations = sum(len(item.judgements) for item in items)
     annotators = {j.annotator for item in items for j in item.judgements}
     console.print(

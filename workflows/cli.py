@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from components.errors import ModpipeError
 from workflows.annotate_command import annotate_app
 from workflows.images_command import images_app
 from workflows.mine_command import mine
+from workflows.publication import report_publication
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,22 +56,6 @@ DATASETS_DIR = Path("datasets")  # where `modpipe data fetch` puts the catalogue
 REPORTS_DIR = Path("reports")
 
 
-def _report_publication(publication) -> None:
-    directory = publication.directory
-    console.print(f"wrote [bold]{escape(str(directory))}[/]")
-    if publication.md5:
-        console.print(f"DVC version: {publication.md5} ({directory.name}.dvc; commit it with git)")
-    if publication.previous_md5:
-        restore = f"modpipe data restore {shlex.quote(str(directory))} {publication.previous_md5}"
-        console.print(
-            f"the previous version ({publication.previous_md5}) stays in the DVC cache; "
-            f"'{restore}' brings it back",
-            markup=False,
-        )
-    if publication.backup:
-        console.print(f"the previous dataset was moved to {publication.backup}", markup=False)
-
-
 @data_app.command("synth")
 def data_synth(
     output: Path = typer.Option(DATA_DIR, "-o", "--output", help="Dataset folder to write."),
@@ -83,7 +67,7 @@ def data_synth(
     from components.data.versioning import publish_dataset
 
     card, frame = synthesize_corpus(seed=seed, rows=rows)
-    _report_publication(publish_dataset(card, frame, output))
+    report_publication(publish_dataset(card, frame, output))
     console.print(f"{len(frame)} synthetic rows, categories: {', '.join(card.names)}")
 
 
@@ -137,7 +121,7 @@ def data_import(
         labels[category.strip()] = column.strip()
     mapping = ColumnMapping(text=text_column, id=id_column, labels=labels, taxonomy=taxonomy)
     card, frame = import_dataset(fmt, source, mapping)
-    _report_publication(publish_dataset(card, frame, output))
+    report_publication(publish_dataset(card, frame, output))
     console.print(f"{len(frame)} rows from {source}, categories: {', '.join(card.names)}")
 
 
@@ -168,7 +152,7 @@ def data_fetch(
         raise ModpipeError(f"name a dataset to fetch: {', '.join(catalogue.datasets)} (or --list)")
     output = check_target(output or DATASETS_DIR / name)  # before the download
     card, frame = fetch_entry(name, mirror, catalogue)
-    _report_publication(publish_dataset(card, frame, output))
+    report_publication(publish_dataset(card, frame, output))
     console.print(
         f"{len(frame)} rows of {name} ({card.licence}), categories: {', '.join(card.names)}"
     )
@@ -183,7 +167,7 @@ def data_restore(
     in the cache); DIR.dvc then records it."""
     from components.data.versioning import restore_dataset
 
-    _report_publication(restore_dataset(directory, md5))
+    report_publication(restore_dataset(directory, md5))
 
 
 def _print_catalogue(catalogue) -> None:

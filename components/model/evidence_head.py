@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,9 +39,6 @@ from components.data.canonical import is_missing
 from components.data.rationale import UNTYPED_EVIDENCE, EvidenceSpan, parse_rationale
 from components.errors import ModpipeError
 from components.model.normalize import normalize_with_offsets
-
-if TYPE_CHECKING:
-    from components.model.modeling import ModerationModel
 
 EVIDENCE_HEAD_FILE = "evidence_head.safetensors"
 
@@ -196,10 +192,11 @@ def _character_maxima(size: int, offsets: np.ndarray, scores: np.ndarray) -> np.
     return maxima
 
 
-def character_scores(model: ModerationModel, texts: list[str], batch_size: int) -> list[np.ndarray]:
-    """Per text, [len(text), k]: the probability that each character of the original text is
-    evidence of each category, the highest over the windows' tokens that cover it. Characters no
-    token covers (whitespace, those the normaliser dropped) score 0."""
+def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarray]:
+    """Per text, [len(text), k] (``model``: a ModerationModel, whose module imports this one):
+    the probability that each character of the original text is evidence of each category, the
+    highest over the windows' tokens that cover it. Characters no token covers (whitespace,
+    those the normaliser dropped) score 0."""
     if not model.has_evidence_head:
         raise ModpipeError(
             "this model has no evidence head: train it with train.evidence_head: true"

@@ -18,29 +18,17 @@ fingerprint carries on where the checkpoint left off: batches are shuffled by (s
 the batches already done are skipped and the result is the same as an uninterrupted run. A
 checkpoint with another fingerprint is ignored, with a message.
 
-Command line (frames are canonical rows JSONL files, as in a dataset's ``rows.jsonl``, or
-canonical dataset folders)::
-
-    python -m components.model.training --train T.jsonl --validation V.jsonl --taxonomy X.yaml \
-        --config C.yaml --output DIR [--checkpoint-dir D] [--result R.json]
-
-It runs alone or under ``torchrun --nproc_per_node N``: one process per device
-(components.model.replicas), DistributedSampler shards and DDP
-averages gradients; rank 0 validates, tells the others the score so all stop together, and
-alone writes checkpoints, the model and the result. Multi-node runs need a ``checkpoint_dir``
-every node can read.
+The command line, alone or under torchrun: components.model.train_command.
 
 Test hooks (environment): ``MODPIPE_STOP_AFTER_STEPS=N`` exits after N optimizer steps, as a
 crash would; ``MODPIPE_WEIGHTS_DIGEST_DIR=D`` makes every rank write ``D/rank<k>.sha256``, a
 digest of its final weights (DDP replicas must agree).
 """
 
-import argparse
 import hashlib
 import logging
 import math
 import os
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -57,12 +45,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
 
 from components.config import TrainConfig
-from components.data.canonical import (
-    Taxonomy,
-    load_taxonomy,
-    load_yaml_model,
-)
-from components.errors import ModpipeError
+from components.data.canonical import Taxonomy
 from components.model.checkpoints import (
     Checkpoints,
     Progress,
@@ -72,11 +55,10 @@ from components.model.checkpoints import (
 )
 from components.model.evidence_head import EvidenceHead, EvidenceTargets, WithEvidence
 from components.model.modeling import ModerationModel, build_classifier
-from components.model.replicas import Replica, process_group
+from components.model.replicas import Replica
 from components.model.training_data import (
     LabelledTexts,
     positive_weights,
-    read_frame,
     with_augmentation,
 )
 
@@ -95,10 +77,6 @@ class TrainResult(BaseModel):
     history: list[dict]
     resumed_from: dict | None
     augmented: dict[str, int] = {}  # synthetic training rows added, by kind
-
-
-def load_config(path: Path) -> TrainConfig:
-    return load_yaml_model(Path(path), TrainConfig)
 
 
 def masked_bce_loss(
@@ -413,59 +391,3 @@ def train_model(
     trainer = _Trainer(train, validation, taxonomy, config, checkpoint_dir, progress)
     trainer.run()
     return trainer.finish(Path(output_dir))
-
-
-# --- command line ------------------------------------------------------------------------
-
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m components.model.training",
-        description="Fine-tune the moderation classifier (alone or under torchrun).",
-    )
-    parser.add_argument(
-        "--train", type=Path, required=True, help="canonical rows JSONL or dataset folder"
-    )
-    parser.add_argument(
-        "--validation", type=Path, required=True, help="canonical rows JSONL or dataset folder"
-    )
-    parser.add_argument("--taxonomy", type=Path, required=True, help="taxonomy YAML")
-    parser.add_argument("--config", type=Path, help="TrainConfig YAML (defaults when left out)")
-    parser.add_argument("--output", type=Path, required=True, help="folder for the best model")
-    parser.add_argument(
-        "--checkpoint-dir", type=Path, help="folder for checkpoints; reruns resume from it"
-    )
-    parser.add_argument("--result", type=Path, help="write the TrainResult here as JSON")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    is_main = os.environ.get("RANK", "0") == "0"
-    logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s")
-    try:
-        config = load_config(args.config) if args.config else TrainConfig()
-        taxonomy = load_taxonomy(args.taxonomy)
-        train, validation = read_frame(args.train), read_frame(args.validation)
-        with process_group():
-            result = train_model(
-                train,
-                validation,
-                taxonomy,
-                config,
-                args.output,
-                args.checkpoint_dir,
-                progress=not args.no_progress,
-            )
-    except ModpipeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if is_main and args.result:
-        args.result.parent.mkdir(parents=True, exist_ok=True)
-        args.result.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

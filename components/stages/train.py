@@ -48,7 +48,7 @@ def _torchrun(
         "torch.distributed.run",
         f"--nproc_per_node={processes}",
         "-m",
-        "components.model.training",
+        "components.model.train_command",
         "--train",
         str(work / "train"),
         "--validation",

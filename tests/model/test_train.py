@@ -24,11 +24,11 @@ from components.model.modeling import (
     build_classifier,
     resolve_base_model,
 )
+from components.model.train_command import main
 from components.model.training import (
     STOP_AFTER_STEPS_ENV,
     WEIGHTS_DIGEST_DIR_ENV,
     TrainConfig,
-    main,
     masked_bce_loss,
     train_model,
     weights_digest,
@@ -119,7 +119,7 @@ def cli_args(paths: dict, output: Path, *extra: str) -> list[str]:
 
 def run_cli(prefix: list[str], args: list[str], **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *prefix, "-m", "components.model.training", *args],
+        [sys.executable, *prefix, "-m", "components.model.train_command", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "OMP_NUM_THREADS": "1", **env},
         capture_output=True,
