@@ -286,16 +286,26 @@ def exact_ids(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return index.search(queries)
 
 
-APPROXIMATE = (FaissHNSW, FaissIVF, lambda: USearchHNSW("f32"), lambda: USearchHNSW("i8"))
+APPROXIMATE = {
+    "faiss-hnsw": FaissHNSW,
+    "faiss-ivf": FaissIVF,
+    "usearch-f32": lambda: USearchHNSW("f32"),
+    "usearch-i8": lambda: USearchHNSW("i8"),
+}
 
 
-def run_dataset(label: str, vectors, queries, qdrant_limit: int) -> list[dict]:
+def run_dataset(label: str, vectors, queries, qdrant_limit: int, skip: set[str]) -> list[dict]:
     """All backends on one data set; Qdrant on the first ``qdrant_limit`` vectors if bigger."""
     print(f"{label}: {len(vectors):,} vectors, {len(queries):,} queries", flush=True)
     truth = measure(FaissFlat(), vectors, queries, exact=None)
     rows = [truth]
-    for make in APPROXIMATE:
+    for name, make in APPROXIMATE.items():
+        if name in skip:
+            print(f"  {name}: skipped (--skip)", flush=True)
+            continue
         rows.append(measure(make(), vectors, queries, truth["ids"]))
+    if "qdrant" in skip:
+        return _labelled(rows, label)
     qdrant_vectors, qdrant_truth = vectors[:qdrant_limit], truth["ids"]
     if len(qdrant_vectors) < len(vectors):
         print(f"  Qdrant local mode on the first {len(qdrant_vectors):,} vectors only", flush=True)
@@ -303,6 +313,10 @@ def run_dataset(label: str, vectors, queries, qdrant_limit: int) -> list[dict]:
     rows.append(measure(QdrantLocal(), qdrant_vectors, queries, qdrant_truth))
     if len(qdrant_vectors) < len(vectors):
         rows[-1]["backend"] += f" (first {len(qdrant_vectors):,} of {len(vectors):,} only)"
+    return _labelled(rows, label)
+
+
+def _labelled(rows: list[dict], label: str) -> list[dict]:
     for row in rows:
         row["dataset"] = label
         del row["ids"]
@@ -348,6 +362,12 @@ def parse_args() -> argparse.Namespace:
         default=100_000,
         help="measure Qdrant local mode (brute force in Python) on at most this many vectors",
     )
+    parser.add_argument(
+        "--skip",
+        type=lambda text: set(text.split(",")),
+        default=set(),
+        help=f"backends to leave out, comma-separated: {', '.join(APPROXIMATE)}, qdrant",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT_DIR / "ann_index.json")
     return parser.parse_args()
@@ -359,7 +379,7 @@ def main() -> None:
     if args.random:
         rng = np.random.default_rng(args.seed)
         vectors, queries = unit_vectors(args.random, rng), unit_vectors(args.queries, rng)
-        rows += run_dataset("random", vectors, queries, args.skip_qdrant_over)
+        rows += run_dataset("random", vectors, queries, args.skip_qdrant_over, args.skip)
         del vectors
     if args.real:
         items, counts = real_items(args.queries, args.seed)
@@ -370,7 +390,7 @@ def main() -> None:
         whole = min(args.real, counts.pop("whole_texts_for_index"))
         counts |= {"indexed_whole_texts": whole, "indexed_sentences": args.real - whole}
         notes["real"] = counts
-        rows += run_dataset("real MiniLM", vectors, queries, args.skip_qdrant_over)
+        rows += run_dataset("real MiniLM", vectors, queries, args.skip_qdrant_over, args.skip)
     print(markdown(rows))
     if args.random:
         print("\nRandom unit vectors in 384 dimensions are a worst case for HNSW and IVF recall.")

@@ -26,6 +26,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -34,7 +35,15 @@ from sklearn.metrics import average_precision_score
 from components.data.importers import import_dataset
 from components.data.split import split_dataset, split_frames
 from components.mining import strategies
-from components.mining.bandit import Pick, allocate, new_state, probabilities, start_round, update
+from components.mining.bandit import (
+    Pick,
+    Reward,
+    allocate,
+    new_state,
+    probabilities,
+    start_round,
+    update,
+)
 from components.mining.batch import MiningInputs, assemble
 from components.mining.rewards import round_rewards
 from components.model.baseline import EmbeddingBaseline, SentenceEncoder
@@ -180,7 +189,7 @@ def run_strategy(data, seed, args, name: str) -> dict:
 
 def run_bandit(data, seed, args) -> dict:
     simulation = Simulation(data, seed, args.seed_size)
-    state = new_state(ARMS, data["names"], seed=seed)
+    state = new_state(ARMS, data["names"], seed=seed, reward=args.reward)
     for _ in range(args.rounds):
         scores = simulation.evaluate()
         batch = assemble(simulation.inputs(scores), allocate(state, args.batch))
@@ -196,7 +205,7 @@ def run_bandit(data, seed, args) -> dict:
         revealed = {
             item: dict(zip(names, row, strict=True)) for item, row in zip(ids, truth, strict=True)
         }
-        state = update(state, *round_rewards(picks, revealed))
+        state = update(state, *round_rewards(picks, revealed, state.reward))
         simulation.reveal(batch.indices)
     simulation.evaluate()
     totals = {name: sum(r.allocation[name] for r in state.rounds) for name in ARMS}
@@ -297,6 +306,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--methods", default=",".join(["random", *ARMS, "bandit"]))
     parser.add_argument("--results", default="mining", help="Names the JSON and the plot.")
+    parser.add_argument("--reward", default="errors", choices=get_args(Reward))
     args = parser.parse_args()
     if not DAVIDSON.exists():
         raise SystemExit(f"Davidson data not found at {DAVIDSON} (it lives in ../shared/data)")
@@ -332,6 +342,7 @@ def main() -> None:
             "seeds": args.seeds,
             "methods": args.methods,
             "arms": ARMS,
+            "reward": args.reward,
         },
         "whole_pool_pr_auc": dict(zip(data["names"], full, strict=True)),
         "target_pr_auc": target,

@@ -368,10 +368,10 @@ class RecallConfig(Section):
         "terms": 0.6,
     }
     output: ConfigPath = Path("runs/recall")
-    # The recall pipeline's optional mining step: an annotation batch of this many pool items
-    # (0: no step), its bandit's state kept at mine_state between rounds.
+    # The optional mining step: a batch of this many pool items (0: none), the bandit's state.
     mine_batch: int = Field(default=0, ge=0)
     mine_state: ConfigPath = Path("runs/mining/state.json")
+    mine_reward_on: Literal["errors", "violations_and_errors"] = "errors"  # what pays a strategy
 
 
 class PipelineConfig(Section):

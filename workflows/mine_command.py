@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -14,6 +15,11 @@ from components.errors import ModpipeError
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 BATCH_SUFFIXES = (".csv", ".jsonl")
+
+
+class RewardOn(StrEnum):  # components.mining.bandit.Reward, for typer's choices
+    errors = "errors"
+    violations_and_errors = "violations_and_errors"
 
 
 def mine(
@@ -49,6 +55,11 @@ def mine(
         help="Record a finished round instead of mining: the batch file with its label_<category> "
         "columns filled in (1, 0 or empty), or a dataset folder holding its ids.",
     ),
+    reward_on: RewardOn = typer.Option(
+        RewardOn.errors,
+        help="For a new state, what pays a strategy: the model errors its picks reveal, or "
+        "violations and errors alike.",
+    ),
     seed: int = typer.Option(0, help="Seeds a new state's allocations and the label-error folds."),
     batch_size: int = typer.Option(64, min=1, help="Texts per forward pass."),
 ) -> None:
@@ -62,8 +73,9 @@ def mine(
     a re-reviewed item's hold its current labels: correct or keep them.
 
     3. reward: modpipe mine --reward batch.csv --state S scores each strategy
-    by the yield of its picks (violations and model errors found), which
-    shifts the next rounds' budget toward the strategies that pay.
+    by the yield of its picks (model errors found, or with --reward-on
+    violations_and_errors violations too), which shifts the next rounds'
+    budget toward the strategies that pay.
     """
     from components.mining.bandit import load_state
 
@@ -88,12 +100,34 @@ def mine(
     if output.suffix.lower() not in BATCH_SUFFIXES:
         raise ModpipeError(f"--output {output}: write the batch as .csv or .jsonl")
     _mine_round(
-        saved, model, data, pool, batch, state, output, strategies, violations, seed, batch_size
+        saved,
+        model,
+        data,
+        pool,
+        batch,
+        state,
+        output,
+        strategies,
+        violations,
+        seed,
+        batch_size,
+        reward_on.value,
     )
 
 
 def _mine_round(
-    saved, model, data, pool, batch, state, output, strategies, violations, seed, batch_size
+    saved,
+    model,
+    data,
+    pool,
+    batch,
+    state,
+    output,
+    strategies,
+    violations,
+    seed,
+    batch_size,
+    reward_on,
 ) -> None:
     """Read everything before the long work, then mine and write the batch and the state."""
     from components.mining.bandit import save_state
@@ -118,6 +152,7 @@ def _mine_round(
             seed=seed,
             batch_size=batch_size,
             track=lambda steps, what, total: progress.track(steps, total, description=what),
+            reward=reward_on,
         )
     write_batch(frame, output)
     save_state(updated, state)

@@ -15,6 +15,7 @@ reward itself. The state is a pydantic model kept as JSON between rounds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -25,6 +26,7 @@ EXPLORATION = 0.2  # share of the budget spread evenly over the strategies
 # Rounds are few (tens, not thousands): at a rate of 1, a strategy yielding 0.3 more per pick
 # than another holds about 2.5 times its weight after three rounds.
 LEARNING_RATE = 1.0
+Reward = Literal["errors", "violations_and_errors"]  # what a pick's yield counts (rewards.py)
 
 
 class Pick(BaseModel):
@@ -50,6 +52,7 @@ class BanditState(BaseModel):
     seed: int = 0
     exploration: float = Field(default=EXPLORATION, gt=0.0, le=1.0)
     learning_rate: float = Field(default=LEARNING_RATE, gt=0.0)
+    reward: Reward = "errors"
     log_weights: dict[str, float] = {}
     rounds: list[Round] = []
 
@@ -59,11 +62,17 @@ class BanditState(BaseModel):
         return self.rounds[-1] if self.rounds and self.rounds[-1].rewards is None else None
 
 
-def new_state(strategies: list[str], categories: list[str], seed: int = 0) -> BanditState:
+def new_state(
+    strategies: list[str],
+    categories: list[str],
+    seed: int = 0,
+    reward: Reward = "errors",
+) -> BanditState:
     return BanditState(
         strategies=strategies,
         categories=categories,
         seed=seed,
+        reward=reward,
         log_weights=dict.fromkeys(strategies, 0.0),
     )
 

@@ -80,7 +80,7 @@ def record_labels(state: BanditState, path: Path) -> tuple[BanditState, dict[str
     revealed = read_revealed(path, state.categories)
     if not {pick.id for pick in pending.picks} & set(revealed):
         raise ModpipeError(f"{path}: none of its ids is in round {pending.number}'s batch")
-    counts, rewards = round_rewards(pending.picks, revealed)
+    counts, rewards = round_rewards(pending.picks, revealed, state.reward)
     if not counts:
         raise ModpipeError(
             f"{path}: none of round {pending.number}'s items has a label filled in yet"

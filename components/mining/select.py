@@ -18,7 +18,14 @@ import pandas as pd
 from components.data.canonical import label_column, read_dataset
 from components.errors import ModpipeError
 from components.mining import strategies
-from components.mining.bandit import BanditState, Pick, allocate, new_state, start_round
+from components.mining.bandit import (
+    BanditState,
+    Pick,
+    Reward,
+    allocate,
+    new_state,
+    start_round,
+)
 from components.mining.batch import (
     STRATEGIES,
     Batch,
@@ -211,10 +218,12 @@ def mine(
     seed: int = 0,
     batch_size: int = 64,
     track: Track = _no_progress,
+    reward: Reward = "errors",
 ) -> tuple[pd.DataFrame, BanditState]:
     """The next batch of ``budget`` items to annotate, and the bandit state with its round
     pending. A new state (``state`` None) takes the ``chosen`` strategies, or every one the
-    items allow; an existing one keeps its own. A bad request fails before any scoring."""
+    items allow, and the ``reward``; an existing one keeps its own. A bad request fails before
+    any scoring."""
     if budget <= 0:
         raise ModpipeError(f"the batch size must be at least 1, not {budget}")
     if state is not None:
@@ -223,7 +232,7 @@ def mine(
     anchored = bool(violations) or bool(violating_rows(labels, len(items)).any())
     if state is None:
         names = chosen or default_strategies(labels, len(items), anchored)
-        state = new_state(names, model.categories, seed)
+        state = new_state(names, model.categories, seed, reward)
     check_request(state.strategies, budget, labels, len(items), anchored=anchored)
     texts = items["text"].tolist()
     inputs = mining_inputs(model, texts, labels, violations, batch_size, state.seed, track)

@@ -50,12 +50,43 @@ def _top(
 def uncertainty(
     scores: np.ndarray, thresholds: np.ndarray, count: int, exclude: np.ndarray
 ) -> Ranking:
-    """Items nearest a decision: value = the smallest logit distance to a category's
-    threshold over the categories (0 = exactly at one)."""
+    """Items nearest a decision, the categories taking turns: each turn every category takes
+    its nearest item not yet picked (the nearer first), so the boundary of a common category
+    does not crowd out a rare one's, which a macro metric weighs as much. Value = the logit
+    distance to the deciding category's threshold (0 = exactly at it)."""
     distance = np.abs(threshold_margins(scores, thresholds))
-    nearest = distance.argmin(axis=1)
-    closest = distance.min(axis=1)
-    return _top(-closest, closest, nearest, exclude, count)
+    nearest_first = np.argsort(distance, axis=0, kind="stable")
+    taken = np.asarray(exclude, dtype=bool).copy()
+    wanted = min(count, int((~taken).sum()))
+    cursors = np.zeros(distance.shape[1], dtype=int)
+    chosen, deciding = [], []
+    while len(chosen) < wanted:
+        for category in _turn_order(distance, nearest_first, cursors, taken):
+            cursors[category] = _next_free(nearest_first[:, category], cursors[category], taken)
+            item = nearest_first[cursors[category], category]
+            taken[item] = True
+            chosen.append(item)
+            deciding.append(category)
+            if len(chosen) == wanted:
+                break
+    indices = np.array(chosen, dtype=int)
+    categories = np.array(deciding, dtype=int)
+    return Ranking(indices=indices, values=distance[indices, categories], categories=categories)
+
+
+def _next_free(order: np.ndarray, cursor: int, taken: np.ndarray) -> int:
+    while taken[order[cursor]]:
+        cursor += 1
+    return cursor
+
+
+def _turn_order(distance, nearest_first, cursors, taken) -> list[int]:
+    """This turn's categories, the one whose next free item is nearest its threshold first."""
+    nearest = []
+    for category in range(distance.shape[1]):
+        cursors[category] = _next_free(nearest_first[:, category], cursors[category], taken)
+        nearest.append(distance[nearest_first[cursors[category], category], category])
+    return np.argsort(nearest, kind="stable").tolist()
 
 
 def disagreement(

@@ -27,7 +27,9 @@ def mine_stage(config: PipelineConfig, model_dir: Path, shards: Path, output: Pa
     pool = pd.concat(map(read_shard, sorted(Path(shards).glob("*.parquet"))), ignore_index=True)
     model = ModerationModel.load(model_dir)
     state_path = Path(settings.mine_state)
-    frame, state = mine(model, pool, settings.mine_batch, load_state(state_path))
+    frame, state = mine(
+        model, pool, settings.mine_batch, load_state(state_path), reward=settings.mine_reward_on
+    )
     write_batch(frame, Path(output) / BATCH_FILE)
     save_state(state, state_path)
     mlflow.log_artifact(str(state_path))

@@ -36,6 +36,14 @@ def test_uncertainty_picks_the_item_at_its_threshold_fairly_for_a_low_threshold(
     assert ranking.categories.tolist() == [0, 1, 0]
 
 
+def test_uncertainty_shares_the_batch_between_categories():
+    # column 0's boundary holds many items nearer than column 1's nearest: each still gets half
+    scores = np.array([[0.5, 0.0], [0.51, 0.0], [0.52, 0.0], [0.53, 0.0], [0.1, 0.3], [0.1, 0.2]])
+    ranking = strategies.uncertainty(scores, np.array([0.5, 0.5]), 4, NOTHING)
+    assert ranking.indices.tolist() == [0, 4, 1, 5]
+    assert ranking.categories.tolist() == [0, 1, 0, 1]
+
+
 def test_uncertainty_never_picks_an_excluded_item():
     scores = np.array([[0.5], [0.51], [0.9]])
     exclude = np.array([True, False, False])
@@ -198,12 +206,25 @@ def test_a_broken_state_file_is_a_clear_error(tmp_path):
 
 def test_a_pick_yields_violations_and_model_errors_not_already_known():
     fresh = Pick(id="a", strategy="uncertainty", flagged=[])
-    assert pick_yield(fresh, {"spam": 1.0}) == 1.0  # a violation the model missed
-    assert pick_yield(fresh, {"spam": 0.0}) == 0.0
-    assert pick_yield(Pick(id="b", strategy="x", flagged=["spam"]), {"spam": 0.0}) == 0.5
+    both = "violations_and_errors"
+    assert pick_yield(fresh, {"spam": 1.0}, both) == 1.0  # a violation the model missed
+    assert pick_yield(fresh, {"spam": 0.0}, both) == 0.0
+    assert pick_yield(Pick(id="b", strategy="x", flagged=["spam"]), {"spam": 0.0}, both) == 0.5
     reviewed = Pick(id="c", strategy="label_errors", flagged=["spam"], known={"spam": 0})
-    assert pick_yield(reviewed, {"spam": 0.0}) == 0.0  # confirmed: nothing new learnt
-    assert pick_yield(reviewed, {"spam": 1.0}) == 1.0  # a label error found
-    assert pick_yield(fresh, {"spam": np.nan}) is None
-    counts, rewards = round_rewards([fresh, reviewed], {"a": {"spam": 1.0}})
+    assert pick_yield(reviewed, {"spam": 0.0}, both) == 0.0  # confirmed: nothing new learnt
+    assert pick_yield(reviewed, {"spam": 1.0}, both) == 1.0  # a label error found
+    assert pick_yield(fresh, {"spam": np.nan}, both) is None
+    counts, rewards = round_rewards(
+        [fresh, reviewed], {"a": {"spam": 1.0}}, "violations_and_errors"
+    )
     assert counts == {"uncertainty": 1} and rewards == {"uncertainty": 1.0}
+
+
+def test_an_errors_reward_counts_model_errors_only():
+    flagged = Pick(id="a", strategy="uncertainty", flagged=["spam"])
+    assert pick_yield(flagged, {"spam": 1.0}) == 0.0  # a violation the model had: the default
+    assert pick_yield(flagged, {"spam": 1.0}, "violations_and_errors") == 0.5
+    assert pick_yield(flagged, {"spam": 0.0}) == 1.0  # a false positive
+    assert new_state(["uncertainty"], ["spam"], reward="violations_and_errors").reward != (
+        new_state(["uncertainty"], ["spam"]).reward
+    )

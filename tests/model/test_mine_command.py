@@ -71,10 +71,12 @@ def test_a_pool_gives_a_jsonl_batch_of_the_annotation_strategies(
     batch = tmp_path / "batch.jsonl"
     mining = ["--model", model_dir, "--pool", pool, "--batch", 5, "--output", batch]
     chosen = ["--strategies", "uncertainty,diversity", "--state", tmp_path / "state.json"]
-    code, output = modpipe(capsys, monkeypatch, "mine", *mining, *chosen)
+    paid = ["--reward-on", "violations_and_errors"]
+    code, output = modpipe(capsys, monkeypatch, "mine", *mining, *chosen, *paid)
     assert code == 0, output
     rows = [json.loads(line) for line in batch.read_text().splitlines()]
     assert len(rows) == 5 and {row["strategy"] for row in rows} <= {"uncertainty", "diversity"}
+    assert json.loads((tmp_path / "state.json").read_text())["reward"] == "violations_and_errors"
 
 
 BAD = {
@@ -126,6 +128,7 @@ def test_the_recall_pipelines_mining_step_keeps_its_state_between_rounds(
     write_shards(read_pool(pool), tmp_path / "shards", shard_size=16)
     state = tmp_path / "volume" / "state.json"
     config = PipelineConfig(recall=RecallConfig(mine_batch=6, mine_state=state))
+    assert config.recall.mine_reward_on == "errors"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored afterwards
     setup_tracking(uri)
@@ -134,7 +137,9 @@ def test_the_recall_pipelines_mining_step_keeps_its_state_between_rounds(
     logged = mlflow.MlflowClient().list_artifacts(run.info.run_id)
     assert [entry.path for entry in logged] == ["state.json"]
     picked = pd.read_json(tmp_path / "batch" / BATCH_FILE, lines=True, dtype={"id": str})
-    rounds = json.loads(state.read_text())["rounds"]
+    saved = json.loads(state.read_text())
+    rounds = saved["rounds"]
     assert len(set(picked["id"])) == 6 and rounds[-1]["rewards"] is None  # pending
+    assert saved["reward"] == "errors"
     with mlflow.start_run(), pytest.raises(ModpipeError, match="still waiting for its labels"):
         mine_stage(config, model_dir, tmp_path / "shards", tmp_path / "again")
