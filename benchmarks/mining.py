@@ -304,6 +304,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed-size", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     parser.add_argument("--methods", default=",".join(["random", *ARMS, "bandit"]))
     parser.add_argument("--results", default="mining", help="Names the JSON and the plot.")
     parser.add_argument("--reward", default="errors", choices=get_args(Reward))
@@ -325,7 +326,7 @@ def main() -> None:
     for method in args.methods.split(","):
         run = methods[method]
         runs[method] = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             begun = time.perf_counter()
             runs[method].append(run(seed))
             print(f"{method} seed {seed}: {time.perf_counter() - begun:.0f} s", flush=True)
@@ -340,6 +341,7 @@ def main() -> None:
             "batch": args.batch,
             "rounds": args.rounds,
             "seeds": args.seeds,
+            "first_seed": args.first_seed,
             "methods": args.methods,
             "arms": ARMS,
             "reward": args.reward,

@@ -74,6 +74,24 @@ def uncertainty(
     return Ranking(indices=indices, values=distance[indices, categories], categories=categories)
 
 
+def spread_out(
+    ranking: Ranking, embeddings: np.ndarray, centres: np.ndarray, count: int
+) -> Ranking:
+    """``count`` of the ranking's items by greedy k-center (each the farthest from the centres
+    and the picks before it), so a batch is not spent on near-copies of one uncertain item;
+    each keeps its value and category."""
+    outside = np.ones(len(embeddings), dtype=bool)
+    outside[ranking.indices] = False
+    picked = diversity(embeddings, centres, count, outside).indices
+    position = {item: at for at, item in enumerate(ranking.indices.tolist())}
+    order = np.array([position[item] for item in picked.tolist()], dtype=int)
+    return Ranking(
+        indices=ranking.indices[order],
+        values=ranking.values[order],
+        categories=ranking.categories[order],
+    )
+
+
 def _next_free(order: np.ndarray, cursor: int, taken: np.ndarray) -> int:
     while taken[order[cursor]]:
         cursor += 1

@@ -44,6 +44,15 @@ def test_uncertainty_shares_the_batch_between_categories():
     assert ranking.categories.tolist() == [0, 1, 0, 1]
 
 
+def test_spreading_out_skips_a_near_copy_of_an_item_already_picked():
+    vectors = unit([[1, 0, 0], [1, 0.01, 0], [0, 1, 0], [0, 0, 1]])
+    nearest = strategies.Ranking(np.array([0, 1, 2]), np.array([0.0, 0.1, 0.2]), np.zeros(3, int))
+    centres = np.array([False, False, False, True])  # item 3 is labelled already
+    spread = strategies.spread_out(nearest, vectors, centres, 2)
+    assert 2 in spread.indices and len({0, 1} & set(spread.indices.tolist())) == 1
+    assert spread.values.tolist() == [nearest.values[i] for i in spread.indices]
+
+
 def test_uncertainty_never_picks_an_excluded_item():
     scores = np.array([[0.5], [0.51], [0.9]])
     exclude = np.array([True, False, False])
