@@ -99,36 +99,11 @@ def mine(
         raise ModpipeError(f"mining needs {', '.join(missing)} (or --reward to record labels)")
     if output.suffix.lower() not in BATCH_SUFFIXES:
         raise ModpipeError(f"--output {output}: write the batch as .csv or .jsonl")
-    _mine_round(
-        saved,
-        model,
-        data,
-        pool,
-        batch,
-        state,
-        output,
-        strategies,
-        violations,
-        seed,
-        batch_size,
-        reward_on.value,
-    )
+    options = {"seed": seed, "batch_size": batch_size, "reward": reward_on.value}
+    _mine_round(saved, model, data, pool, batch, state, output, strategies, violations, options)
 
 
-def _mine_round(
-    saved,
-    model,
-    data,
-    pool,
-    batch,
-    state,
-    output,
-    strategies,
-    violations,
-    seed,
-    batch_size,
-    reward_on,
-) -> None:
+def _mine_round(saved, model, data, pool, batch, state, output, strategies, violations, options):
     """Read everything before the long work, then mine and write the batch and the state."""
     from components.mining.bandit import save_state
     from components.mining.batch import STRATEGIES
@@ -149,10 +124,8 @@ def _mine_round(
             state=saved,
             chosen=chosen,
             violations=known,
-            seed=seed,
-            batch_size=batch_size,
             track=lambda steps, what, total: progress.track(steps, total, description=what),
-            reward=reward_on,
+            **options,
         )
     write_batch(frame, output)
     save_state(updated, state)
