@@ -189,6 +189,10 @@ def max_similarity(vectors: np.ndarray, others: np.ndarray) -> np.ndarray:
     )
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=EPSILON)
+
+
 def diversity(
     embeddings: np.ndarray, centres: np.ndarray, count: int, exclude: np.ndarray
 ) -> Ranking:
@@ -196,18 +200,18 @@ def diversity(
     its nearest centre (the ``centres`` mask, e.g. the labelled items, then every pick).
     value = that cosine distance. With no centres, the first pick is the farthest from the
     candidates' mean (value 2, the largest cosine distance)."""
-    vectors = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=EPSILON)
     candidates = np.flatnonzero(~exclude)
+    vectors = _unit(embeddings[candidates])  # only the rows needed: a shortlist of a large pool
     if centres.any():
-        distance = 1 - max_similarity(vectors[candidates], vectors[centres])
+        distance = 1 - max_similarity(vectors, _unit(embeddings[centres]))
     else:  # no centre yet: above any cosine distance (2), highest far from the candidates' mean
-        distance = 3 - vectors[candidates] @ vectors[candidates].mean(axis=0)
+        distance = 3 - vectors @ vectors.mean(axis=0)
     chosen, values = [], []
     for _ in range(min(count, len(candidates))):
         best = int(np.argmax(distance))
         chosen.append(candidates[best])
         values.append(min(distance[best], 2.0))
-        distance = np.minimum(distance, 1 - vectors[candidates] @ vectors[candidates[best]])
+        distance = np.minimum(distance, 1 - vectors @ vectors[best])
         distance[best] = -np.inf  # picked: never again
     return Ranking(
         indices=np.asarray(chosen, dtype=int),
