@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -17,9 +17,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 BATCH_SUFFIXES = (".csv", ".jsonl")
 
 
-class RewardOn(StrEnum):  # components.mining.bandit.Reward, for typer's choices
-    errors = "errors"
-    violations_and_errors = "violations_and_errors"
+# components.mining.bandit.Reward, spelt here so that the command line starts without numpy
+RewardOn = Literal["errors", "violations_and_errors"]
 
 
 def mine(
@@ -56,7 +55,7 @@ def mine(
         "columns filled in (1, 0 or empty), or a dataset folder holding its ids.",
     ),
     reward_on: RewardOn = typer.Option(
-        RewardOn.errors,
+        "errors",
         help="For a new state, what pays a strategy: the model errors its picks reveal, or "
         "violations and errors alike.",
     ),
@@ -99,7 +98,7 @@ def mine(
         raise ModpipeError(f"mining needs {', '.join(missing)} (or --reward to record labels)")
     if output.suffix.lower() not in BATCH_SUFFIXES:
         raise ModpipeError(f"--output {output}: write the batch as .csv or .jsonl")
-    options = {"seed": seed, "batch_size": batch_size, "reward": reward_on.value}
+    options = {"seed": seed, "batch_size": batch_size, "reward": reward_on}
     _mine_round(saved, model, data, pool, batch, state, output, strategies, violations, options)
 
 
