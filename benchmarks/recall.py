@@ -18,10 +18,12 @@ Coverage (one trained model and the dataset it was trained on, with its splits):
 Scale: scanning throughput (classifier, embeddings, index search, terms) against the
 classifier alone in the same process on the same texts (``--scale-texts``), and optionally
 (``--million``) a 1,000,000-item pool end to end in one process (read, shard, scan, fuse,
-cluster, write) with the tiny encoder, since MiniLM would take hours on 2 cores: the pipeline's
-own costs at that size, plus the MiniLM time it implies from the measured throughput.
+cluster, write): with the tiny encoder by default (minutes: the pipeline's own costs at that
+size, plus the model time implied by the measured throughput), or with MODEL_DIR's encoder
+(``--million-encoder model``; MiniLM takes about 40 minutes on 2 cores).
 
-    .venv/bin/python benchmarks/recall.py --model MODEL_DIR --data DATA_DIR [--million]
+    .venv/bin/python benchmarks/recall.py --model MODEL_DIR --data DATA_DIR \
+        [--million [--million-encoder model]] [--skip-coverage]
 
 MODEL_DIR: a trained model folder (e.g. a `modpipe run -c configs/starter.yaml` champion);
 DATA_DIR: the dataset it was trained on, split again as the preset (``--preset``) splits it.
@@ -196,19 +198,26 @@ def throughput(model: ModerationModel, parts: dict, work: Path, args) -> dict:
     }
 
 
-def million_items(model: ModerationModel, parts: dict, work: Path, scan_rate: float) -> dict:
-    """1,000,000 items (real texts drawn with replacement) through ``modpipe recall``'s path in
-    one process with the tiny encoder: the pipeline's own time and peak memory at that size."""
-    from workflows.recall import run_recall
-
-    tiny = ModerationModel(
+def _tiny_like(model: ModerationModel) -> ModerationModel:
+    return ModerationModel(
         *build_classifier(TINY_BASE_MODEL, model.taxonomy, seed=0),
         model.taxonomy,
         TINY_BASE_MODEL,
         max_length=64,
     )
-    folder = tiny.save(work / "tiny")
-    index_known_violations(tiny, parts["train"], folder / INDEX_DIR, 200_000)
+
+
+def million_items(
+    model: ModerationModel, parts: dict, work: Path, scan_rate: float, encoder: str
+) -> dict:
+    """1,000,000 items (real texts drawn with replacement) through ``modpipe recall``'s path in
+    one process, with the tiny encoder (the pipeline's own time and peak memory at that size)
+    or with ``model`` itself (the whole cost)."""
+    from workflows.recall import run_recall
+
+    scanner = model if encoder == "model" else _tiny_like(model)
+    folder = scanner.save(work / "million-model")
+    index_known_violations(scanner, parts["train"], folder / INDEX_DIR, 200_000)
     texts = pd.concat([part["text"] for part in parts.values()], ignore_index=True)
     rows = np.random.default_rng(0).integers(0, len(texts), 1_000_000)
     pool = work / "million.parquet"
@@ -227,7 +236,8 @@ def million_items(model: ModerationModel, parts: dict, work: Path, scan_rate: fl
         "items_per_s": len(rows) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "queue_items": result.metrics["queue.items"],
-        "minilm_hours_at_measured_scan_rate": len(rows) / scan_rate / 3600,
+        "encoder": scanner.base_model,
+        "model_hours_at_measured_scan_rate": len(rows) / scan_rate / 3600,
     }
 
 
@@ -242,6 +252,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--scale-texts", type=int, default=4000)
     parser.add_argument("--million", action="store_true")
+    parser.add_argument(
+        "--million-encoder",
+        choices=("tiny", "model"),
+        default="tiny",
+        help="the 1M run's encoder: the tiny one (minutes) or MODEL_DIR's (MiniLM: about 40 min)",
+    )
     parser.add_argument("--skip-coverage", action="store_true", help="only the scale figures")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput runs")
     args = parser.parse_args()
@@ -259,7 +275,7 @@ def main() -> None:
         print(json.dumps(results["throughput"], indent=2), flush=True)
         if args.million:
             rate = results["throughput"]["scan_texts_per_s"]
-            results["million"] = million_items(model, parts, work, rate)
+            results["million"] = million_items(model, parts, work, rate, args.million_encoder)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.write_text(json.dumps(saved | results, indent=2))  # a partial run keeps the rest
