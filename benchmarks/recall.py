@@ -20,7 +20,7 @@ classifier alone in the same process on the same texts (``--scale-texts``), and 
 (``--million``) a 1,000,000-item pool end to end in one process (read, shard, scan, fuse,
 cluster, write): with the tiny encoder by default (minutes: the pipeline's own costs at that
 size, plus the model time implied by the measured throughput), or with MODEL_DIR's encoder
-(``--million-encoder model``; MiniLM takes about 40 minutes on 2 cores).
+(``--million-encoder model``; MiniLM took 83 minutes on 2 cores).
 
     .venv/bin/python benchmarks/recall.py --model MODEL_DIR --data DATA_DIR \
         [--million [--million-encoder model]] [--skip-coverage]
@@ -256,7 +256,7 @@ def main() -> None:
         "--million-encoder",
         choices=("tiny", "model"),
         default="tiny",
-        help="the 1M run's encoder: the tiny one (minutes) or MODEL_DIR's (MiniLM: about 40 min)",
+        help="the 1M run's encoder: the tiny one (minutes) or MODEL_DIR's (MiniLM: 83 min)",
     )
     parser.add_argument("--skip-coverage", action="store_true", help="only the scale figures")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved throughput runs")
