@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import typer
 from rich.console import Console
@@ -11,14 +10,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from components.errors import ModpipeError
+from components.mining import Reward
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 BATCH_SUFFIXES = (".csv", ".jsonl")
-
-
-# components.mining.bandit.Reward, spelt here so that the command line starts without numpy
-RewardOn = Literal["errors", "violations_and_errors"]
 
 
 def mine(
@@ -54,7 +50,7 @@ def mine(
         help="Record a finished round instead of mining: the batch file with its label_<category> "
         "columns filled in (1, 0 or empty), or a dataset folder holding its ids.",
     ),
-    reward_on: RewardOn = typer.Option(
+    reward_on: Reward = typer.Option(
         "errors",
         help="For a new state, what pays a strategy: the model errors its picks reveal, or "
         "violations and errors alike.",

@@ -15,18 +15,17 @@ reward itself. The state is a pydantic model kept as JSON between rounds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from components.errors import ModpipeError
+from components.mining import Reward
 
 EXPLORATION = 0.2  # share of the budget spread evenly over the strategies
 # Rounds are few (tens, not thousands): at a rate of 1, a strategy yielding 0.3 more per pick
 # than another holds about 2.5 times its weight after three rounds.
 LEARNING_RATE = 1.0
-Reward = Literal["errors", "violations_and_errors"]  # what a pick's yield counts (rewards.py)
 
 
 class Pick(BaseModel):
