@@ -1,7 +1,9 @@
 """Evidence quality on the Toxic Spans SemEval-2021 Task 5 split (BENCHMARKS.md, "Evidence
 quality"): all-MiniLM-L6-v2 fine-tuned with the evidence head (components.model.evidence_head) on
-tsd_train, its character threshold chosen on tsd_trial, scored on tsd_test as the task scores
-it; and the classification metrics of that model and of one trained without the head.
+tsd_train, scored on tsd_test as the task scores it by the head alone, by the evidence lexicon
+learnt with it alone, and by the two joined (components.model.evidence_lexicon), each at the
+character threshold it reaches best on tsd_trial; and the classification metrics of that model
+and of one trained without the head.
 
 Rows: the SemEval posts with their gold offsets as ``toxic`` evidence spans, and the labels the
 Toxic Spans importer gives the same posts (majority of annotators: toxic, insult, profanity,
@@ -112,13 +114,26 @@ def train(config: TrainConfig, parts: dict, taxonomy: Taxonomy, work: Path) -> t
     return ModerationModel.load(result.model_dir, device="cpu"), seconds, result.best_epoch
 
 
-def evidence_figures(model: ModerationModel, parts: dict) -> dict:
+def scored(model: ModerationModel, texts: list[str], scorer: str) -> list[np.ndarray]:
+    """Each text's toxic evidence scores by the head alone, the lexicon alone, or both joined
+    (as the model scores them: components.model.evidence_lexicon)."""
     toxic = model.categories.index("toxic")
+    lexicon = model.evidence_lexicon
+    if scorer == "lexicon":
+        return [lexicon.character_scores(t, model.categories)[:, toxic] for t in texts]
+    model.evidence_lexicon = lexicon if scorer == "joined" else None
+    try:
+        return [s[:, toxic] for s in model.evidence_scores(texts)]
+    finally:
+        model.evidence_lexicon = lexicon
+
+
+def evidence_figures(model: ModerationModel, parts: dict, scorer: str) -> dict:
     started = time.perf_counter()
-    trial = [s[:, toxic] for s in model.evidence_scores(parts["trial"]["text"].tolist())]
+    trial = scored(model, parts["trial"]["text"].tolist(), scorer)
     by_threshold = {float(t): mean_f1(parts["trial"], trial, t) for t in THRESHOLDS}
     threshold = max(by_threshold, key=by_threshold.get)
-    test = [s[:, toxic] for s in model.evidence_scores(parts["test"]["text"].tolist())]
+    test = scored(model, parts["test"]["text"].tolist(), scorer)
     seconds = time.perf_counter() - started
     empty = parts["test"]["gold"].map(len) == 0
     test_f1 = [
@@ -167,7 +182,7 @@ def main() -> None:
     results["with_head"] = {
         "train_seconds": seconds,
         "best_epoch": epoch,
-        **evidence_figures(model, parts),
+        "evidence": {s: evidence_figures(model, parts, s) for s in ("head", "lexicon", "joined")},
         **classification(model, parts["test"]),
     }
     print(json.dumps(results["with_head"], indent=2), flush=True)

@@ -22,7 +22,8 @@ Like the classifier, training reads each text's first window.
 
 **Saved** as :data:`EVIDENCE_HEAD_FILE` beside the transformers weights, with ``evidence_head:
 true`` on the model card (a card without it loads as a model without a head); the ONNX export
-adds the head's output to its graphs.
+adds the head's output to its graphs. The evidence lexicon learnt from the same targets
+(components.model.evidence_lexicon) is saved beside it and joined to its scores.
 """
 
 from __future__ import annotations
@@ -130,9 +131,12 @@ class EvidenceTargets:
     """Per train row, where its evidence lies on its normalised text and which categories its
     token loss covers (:func:`_row_targets`); None for a row without spans."""
 
-    def __init__(self, rows: list[tuple[np.ndarray, np.ndarray] | None], categories: int):
+    def __init__(
+        self, rows: list[tuple[np.ndarray, np.ndarray] | None], categories: int, texts: list[str]
+    ):
         self.rows = rows
         self.categories = categories
+        self.texts = texts
 
     @classmethod
     def from_frame(
@@ -160,7 +164,7 @@ class EvidenceTargets:
                 if spans
                 else None
             )
-        return cls(rows, len(categories))
+        return cls(rows, len(categories), texts.tolist())
 
     def batch(self, rows: list[int], offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[windows, tokens, k] token targets and known mask for the first windows of ``rows``,
@@ -195,7 +199,8 @@ def _character_maxima(size: int, offsets: np.ndarray, scores: np.ndarray) -> np.
 def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarray]:
     """Per text, [len(text), k] (``model``: a ModerationModel, whose module imports this one):
     the probability that each character of the original text is evidence of each category, the
-    highest over the windows' tokens that cover it. Characters no token covers (whitespace,
+    highest over the windows' tokens that cover it, joined to the model's evidence lexicon when
+    it has one (components.model.evidence_lexicon). Characters no token covers (whitespace,
     those the normaliser dropped) score 0."""
     if not model.has_evidence_head:
         raise ModpipeError(
@@ -224,5 +229,7 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
     for text, origin, per_character in zip(texts, origins, normalised, strict=True):
         original = np.zeros((len(text), len(model.categories)), dtype=np.float32)
         np.maximum.at(original, origin, per_character)
-        scores.append(original)
+        lexicon = model.evidence_lexicon
+        joined = original if lexicon is None else lexicon.join(text, original, model.categories)
+        scores.append(joined)
     return scores

@@ -44,6 +44,7 @@ from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
 from components.model.evidence_head import EvidenceHead, character_scores
+from components.model.evidence_lexicon import EvidenceLexicon
 from components.model.normalize import NORMALIZATION, normalize
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ class ModerationModel:
         normalization: str | None = NORMALIZATION,
         runner: OnnxRunner | None = None,
         evidence_head: EvidenceHead | None = None,
+        evidence_lexicon: EvidenceLexicon | None = None,
     ):
         self.model = model
         self.runner = runner
@@ -216,6 +218,7 @@ class ModerationModel:
         self.thresholds = thresholds or {c.name: c.threshold for c in taxonomy.categories}
         self.normalization = normalization
         self.evidence_head = evidence_head
+        self.evidence_lexicon = evidence_lexicon
 
     @property
     def categories(self) -> list[str]:
@@ -263,6 +266,7 @@ class ModerationModel:
             normalization=card.normalization,
             runner=runner,
             evidence_head=head,
+            evidence_lexicon=EvidenceLexicon.load(directory) if card.evidence_head else None,
         )
         if int8 and backend == "torch":
             loaded.quantize_int8()
@@ -306,6 +310,8 @@ class ModerationModel:
         )
         if self.evidence_head is not None:
             self.evidence_head.save(directory)
+        if self.evidence_lexicon is not None:
+            self.evidence_lexicon.save(directory)
         (directory / MODEL_CARD).write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
         return directory
 

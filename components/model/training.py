@@ -54,6 +54,7 @@ from components.model.checkpoints import (
     run_fingerprint,
 )
 from components.model.evidence_head import EvidenceHead, EvidenceTargets, WithEvidence
+from components.model.evidence_lexicon import EvidenceLexicon
 from components.model.modeling import ModerationModel, build_classifier
 from components.model.replicas import Replica
 from components.model.training_data import (
@@ -141,13 +142,14 @@ class _Trainer:
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
 
         module, self.tokenizer = build_classifier(config.base_model, taxonomy, config.seed)
-        head, self.evidence = None, None
+        head, lexicon, self.evidence = None, None, None
         if config.evidence_head:
             head = EvidenceHead(module.config.hidden_size, len(taxonomy.names))
             data = self.train_data
             self.evidence = EvidenceTargets.from_frame(
                 train, taxonomy.names, data.targets, data.known, normalise=True
             )
+            lexicon = EvidenceLexicon.learn(self.evidence, taxonomy.names)
         self.classifier = ModerationModel(
             module,
             self.tokenizer,
@@ -155,6 +157,7 @@ class _Trainer:
             config.base_model,
             config.max_length,
             evidence_head=head,
+            evidence_lexicon=lexicon,
         )
         # What the optimizer, DDP and checkpoints see: the classifier, with its head if any.
         self.module = module if head is None else WithEvidence(module, head)

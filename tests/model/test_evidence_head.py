@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 
 from components.errors import ModpipeError
 from components.model.evidence_head import EVIDENCE_HEAD_FILE, EvidenceTargets
+from components.model.evidence_lexicon import LEXICON_FILE, PRIOR, WEIGHT, EvidenceLexicon
 from components.model.modeling import (
     DEFAULT_BASE_MODEL,
     MODEL_CARD,
@@ -104,6 +105,51 @@ def test_evidence_past_the_first_window_is_scored(evidence_model):
     assert scores[start : start + 4].min() > scores[: len(BENIGN)].max()
 
 
+def targets_of(frame) -> EvidenceTargets:
+    labels = frame[["label_hate", "label_spam"]].astype("Float64")
+    known = labels.notna().to_numpy(dtype=np.float32)
+    targets = labels.fillna(0).to_numpy(dtype=np.float32)
+    return EvidenceTargets.from_frame(frame, TAXONOMY.names, targets, known, normalise=True)
+
+
+def test_the_lexicon_counts_marked_words_where_the_head_s_loss_does():
+    frame = synthetic_frame(3, seed=5).assign(
+        text=["I hate rain", "I hate tea", "I hate dogs click here to win"],
+        label_hate=[1, 1, 1],
+        label_spam=[0, 0, None],
+        rationale=[
+            {"evidence": [{"start": 2, "end": 6, "type": "hate"}]},
+            None,  # no spans: nothing counted, as nothing enters the token loss
+            {"evidence": [{"start": 2, "end": 6, "type": "hate"}]},
+        ],
+    )
+    lexicon = EvidenceLexicon.learn(targets_of(frame), TAXONOMY.names)
+    assert lexicon.scores["hate"] == {"hate": round(2 / (2 + PRIOR), 4)}
+    # spam is known 0 in row 1 (its words count, unmarked) and unknown in row 3 (not counted)
+    assert lexicon.scores["spam"] == {}
+    scores = lexicon.character_scores("Oh HATE\u200b!", TAXONOMY.names)
+    assert scores[:, HATE].tolist() == [0, 0, 0] + [0.5] * 4 + [0, 0]  # the dropped one too
+
+
+def test_the_lexicon_is_saved_with_the_head_and_joined_to_its_scores(
+    evidence_model_dir, evidence_model
+):
+    assert (evidence_model_dir / LEXICON_FILE).is_file()
+    lexicon = evidence_model.evidence_lexicon
+    assert lexicon.scores["hate"]["hate"] > 0.9 and "rain" not in lexicon.scores["hate"]
+    joined = evidence_model.evidence_scores(["I hate rain"])[0]
+    evidence_model.evidence_lexicon = None
+    try:
+        head = evidence_model.evidence_scores(["I hate rain"])[0]
+    finally:
+        evidence_model.evidence_lexicon = lexicon
+    expected = (1 - WEIGHT) * head + WEIGHT * lexicon.character_scores(
+        "I hate rain", TAXONOMY.names
+    )
+    np.testing.assert_allclose(joined, expected, atol=1e-6)
+    assert joined[2:6, HATE].min() > head[2:6, HATE].min()
+
+
 def test_a_model_without_a_head_says_so(reference):
     assert not reference.has_evidence_head
     with pytest.raises(ModpipeError, match="no evidence head"):
@@ -113,10 +159,7 @@ def test_a_model_without_a_head_says_so(reference):
 def test_rows_without_spans_add_no_token_loss():
     frame = with_spans(synthetic_frame(40, seed=5), share=0.5)
     has_spans = frame["rationale"].notna().to_numpy().copy()
-    labels = frame[["label_hate", "label_spam"]].astype("Float64")
-    known = labels.notna().to_numpy(dtype=np.float32)
-    targets = labels.fillna(0).to_numpy(dtype=np.float32)
-    evidence = EvidenceTargets.from_frame(frame, TAXONOMY.names, targets, known, normalise=True)
+    evidence = targets_of(frame)
     model = ModerationModel(
         None,
         AutoTokenizer.from_pretrained(resolve_base_model(DEFAULT_BASE_MODEL)),
