@@ -31,6 +31,7 @@ import pandas as pd
 from components.config import TrainConfig
 from components.data.canonical import Taxonomy
 from components.data.toxic_spans import import_toxic_spans
+from components.model.evidence_quality import character_f1
 from components.model.metrics import compute_metrics, label_matrix
 from components.model.modeling import ModerationModel
 from components.model.training import train_model
@@ -76,20 +77,11 @@ def predicted_offsets(text: str, scores: np.ndarray, threshold: float) -> set[in
     return offsets
 
 
-def semeval_f1(predicted: set[int], gold: list[int]) -> float:
-    """SemEval-2021 Task 5's per-post F1 of character offsets."""
-    if not gold:
-        return 1.0 if not predicted else 0.0
-    if not predicted:
-        return 0.0
-    return 2 * len(predicted & set(gold)) / (len(predicted) + len(set(gold)))
-
-
 def mean_f1(frame: pd.DataFrame, scores: list[np.ndarray], threshold: float) -> float:
     return float(
         np.mean(
             [
-                semeval_f1(predicted_offsets(text, s, threshold), gold)
+                character_f1(predicted_offsets(text, s, threshold), set(gold))
                 for text, s, gold in zip(frame["text"], scores, frame["gold"], strict=True)
             ]
         )
@@ -137,7 +129,7 @@ def evidence_figures(model: ModerationModel, parts: dict, scorer: str) -> dict:
     seconds = time.perf_counter() - started
     empty = parts["test"]["gold"].map(len) == 0
     test_f1 = [
-        semeval_f1(predicted_offsets(text, s, threshold), gold)
+        character_f1(predicted_offsets(text, s, threshold), set(gold))
         for text, s, gold in zip(parts["test"]["text"], test, parts["test"]["gold"], strict=True)
     ]
     return {

@@ -84,8 +84,9 @@ def _line(text: str, window: tuple[int, int], spans: list[tuple[int, int, str]])
     return ("…" if start else "") + cut + ("…" if end < len(text) else "")
 
 
-def examples_html(examples: list[dict]) -> str:
-    """The report's section: each example's predicted evidence, and gold where it has some."""
+def examples_html(examples: list[dict], agreement: dict | None = None) -> str:
+    """The report's section: each example's predicted evidence, and gold where it has some;
+    ``agreement``: the evidence's F1 against the annotators' (components.model.evidence_quality)."""
     rows = []
     for example in examples:
         text = example["text"]
@@ -100,7 +101,15 @@ def examples_html(examples: list[dict]) -> str:
         "<h2>Evidence: highlighted examples</h2>"
         '<p class="note">Flagged test texts (those with annotated evidence first) with the spans '
         "the model's evidence points to (hover for the category and score) and, where the row "
-        "has them, the annotators' spans. Long texts are cut around the evidence.</p>"
+        "has them, the annotators' spans. Long texts are cut around the evidence."
+        + (
+            f" Agreement with the annotators over the {agreement['rows']:,} test rows with "
+            f"spans: character F1 <b>{agreement['f1']:.3f}</b> (SemEval-2021 Task 5's per-row "
+            "F1, averaged)."
+            if agreement
+            else ""
+        )
+        + "</p>"
         '<table class="metrics evidence"><thead><tr><th>Row</th><th>Predicted evidence</th>'
         f"<th>Gold evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )

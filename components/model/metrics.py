@@ -238,7 +238,8 @@ def metrics_by_source(
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
     """``{"hate.pr_auc": 0.8, "macro.f1": ..., "source.davidson.hate.f1": ...,
-    "threshold.hate.target_reached": 1.0, "test.images.image.macro.f1": ...}`` for MLflow and
+    "threshold.hate.target_reached": 1.0, "test.images.image.macro.f1": ..., "evidence.f1":
+    ...}`` for MLflow and
     KFP Metrics; None ones left out."""
     flat = {
         f"{prefix}threshold.{category}.{name}": float(choice[name])
@@ -268,6 +269,8 @@ def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
         )
     if "quality" in metrics:
         flat.update(flat_quality_metrics(metrics["quality"], prefix))
+    if "evidence" in metrics:  # agreement with the annotators' spans (evidence_quality)
+        flat.update({f"{prefix}evidence.{k}": float(v) for k, v in metrics["evidence"].items()})
     return flat
 
 

@@ -381,7 +381,7 @@ def write_report(
     if metrics.get("images"):
         tables += _images_section(metrics["images"])
     if examples:
-        tables += examples_html(examples)
+        tables += examples_html(examples, metrics.get("evidence"))
     if metrics.get("quality"):
         sections, quality_images = _quality_sections(metrics["quality"], out_dir, title)
         tables += sections

@@ -13,6 +13,7 @@ import mlflow
 from components.config import PipelineConfig
 from components.data.canonical import is_missing, read_dataset
 from components.data.split import split_frames
+from components.model.evidence_quality import evidence_agreement
 from components.model.evidence_report import evidence_examples
 from components.model.image_evaluation import evaluate_images
 from components.model.image_scoring import image_limits
@@ -102,6 +103,8 @@ def evaluate_stage(
     known = KnownImages.load(listed) if listed else None
     if images := image_evaluation(config, model, known, parts["test"], splits_dir):
         result["metrics"]["images"] = images
+    if agreement := evidence_agreement(model, parts["test"]):
+        result["metrics"]["evidence"] = agreement
     model.save(output_dir)
     if known:  # packaged with the model, for the service
         known.write(Path(output_dir) / KNOWN_IMAGES_FILE)

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from test_long_texts import BENIGN
@@ -15,6 +16,9 @@ from transformers import AutoTokenizer
 from components.errors import ModpipeError
 from components.model.evidence_head import EVIDENCE_HEAD_FILE, EvidenceTargets
 from components.model.evidence_lexicon import LEXICON_FILE, PRIOR, WEIGHT, EvidenceLexicon
+from components.model.evidence_quality import character_f1, evidence_agreement
+from components.model.evidence_report import examples_html
+from components.model.metrics import flat_metrics
 from components.model.modeling import (
     DEFAULT_BASE_MODEL,
     MODEL_CARD,
@@ -148,6 +152,30 @@ def test_the_lexicon_is_saved_with_the_head_and_joined_to_its_scores(
     )
     np.testing.assert_allclose(joined, expected, atol=1e-6)
     assert joined[2:6, HATE].min() > head[2:6, HATE].min()
+
+
+def test_every_evaluation_measures_the_evidence_against_the_annotators_spans(
+    evidence_model, reference
+):
+    def test_rows(hate_span: tuple[int, int]):
+        spans = [{"start": hate_span[0], "end": hate_span[1], "type": "hate"}]
+        return pd.DataFrame(
+            {
+                "text": ["I hate rain", "I hate tea", "just rain"],
+                "rationale": [{"evidence": spans}, {"evidence": spans}, None],
+            }
+        )
+
+    right = evidence_agreement(evidence_model, test_rows((2, 6)))
+    assert right == {"f1": 1.0, "rows": 2}  # the row without spans is left out
+    wrong = evidence_agreement(evidence_model, test_rows((7, 10)))  # "rain", "tea" as gold
+    assert wrong == {"f1": 0.0, "rows": 2}
+    assert evidence_agreement(evidence_model, test_rows((2, 6)).iloc[2:]) is None
+    assert evidence_agreement(reference, test_rows((2, 6))) is None  # no head
+    assert character_f1({1, 2}, {2, 3}) == 0.5 and character_f1(set(), set()) == 1.0
+    metrics = {"per_category": {}, "macro": {}, "evidence": right}
+    assert flat_metrics(metrics, "test.") == {"test.evidence.f1": 1.0, "test.evidence.rows": 2.0}
+    assert "character F1 <b>1.000</b>" in examples_html([], right)
 
 
 def test_a_model_without_a_head_says_so(reference):
