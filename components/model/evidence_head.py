@@ -225,11 +225,10 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
             len(origins[owner]), np.asarray(windows.offsets[w]), probabilities
         )
         np.maximum(normalised[owner], window, out=normalised[owner])
-    scores = []
+    scores, lexicon = [], model.evidence_lexicon
     for text, origin, per_character in zip(texts, origins, normalised, strict=True):
         original = np.zeros((len(text), len(model.categories)), dtype=np.float32)
         np.maximum.at(original, origin, per_character)
-        lexicon = model.evidence_lexicon
         joined = original if lexicon is None else lexicon.join(text, original, model.categories)
         scores.append(joined)
     return scores
