@@ -1,22 +1,26 @@
-"""How well a model's evidence agrees with the annotators', in every evaluation of a model with an
-evidence head: over the test rows whose rationale marks evidence spans, the mean per-row F1 of
-the characters the service would answer with against the characters the annotators marked, as
-SemEval-2021 Task 5 (Toxic Spans) scores a post.
+"""How well a model's evidence agrees with the annotators', in every evaluation: over the test
+rows whose rationale marks evidence spans, the mean per-row F1 of the characters the service
+would answer with against the characters the annotators marked, as SemEval-2021 Task 5 (Toxic
+Spans) scores a post.
 
-Both sides are category-blind: the gold is the union of a row's spans, the prediction the union
-of every category's evidence spans at the service's cut-off (components.model.evidence: whole
-words, consecutive ones joined). Rows without spans are left out: in the canonical data the
-absence of spans says nothing (the head's training masks them alike), where SemEval's test split
-counts a post without gold spans as 1 only when nothing is predicted. The evidence benchmark
-(benchmarks/evidence.py) scores the SemEval way, at a threshold chosen on its trial split.
+The answer is the service's own (components.model.evidence.explain at the model's thresholds): the
+evidence head's spans, or occlusion's for a model without one, of each flagged category, so a row
+the model does not flag answers no evidence and scores 0. Both sides are category-blind: the gold
+is the union of a row's spans, the prediction the union of its categories' spans. Rows without
+spans are left out: in the canonical data the absence of spans says nothing (the head's training
+masks them alike), where SemEval's test split counts a post without gold spans as 1 only when
+nothing is predicted. The evidence benchmark (benchmarks/evidence.py) scores the SemEval way, at
+a threshold chosen on its trial split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from components.model.evidence import CUTOFF, evidence_spans, words_of
+from components.model.evidence import explain
 from components.model.evidence_report import gold_evidence
 
 
@@ -29,32 +33,32 @@ def character_f1(predicted: set[int], gold: set[int]) -> float:
     return 2 * len(predicted & gold) / (len(predicted) + len(gold))
 
 
-def _answered(text: str, matrix: np.ndarray) -> set[int]:
-    """The characters of every category's evidence spans at the service's cut-off."""
-    words = words_of(text)
-    return {
-        offset
-        for column in range(matrix.shape[1])
-        for span in evidence_spans(words, matrix[:, column], CUTOFF)
-        for offset in range(span.start, span.end)
-    }
-
-
-def evidence_agreement(model, test: pd.DataFrame) -> dict | None:
-    """``{"f1", "rows"}`` over the test rows with annotated spans; None when none has any or
-    the model has no evidence head."""
-    if not model.has_evidence_head or "rationale" not in test:
+def evidence_agreement(
+    model,
+    test: pd.DataFrame,
+    scores: np.ndarray,
+    score_texts: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict | None:
+    """``{"f1", "rows", "method"}`` over the test rows with annotated spans, ``scores`` being the
+    test rows' [n, k] scores (``score_texts`` scores occlusion's erasures); None when no row has
+    spans."""
+    if "rationale" not in test:
         return None
-    rows = [
-        (text, {o for start, end, _ in spans for o in range(start, end)})
-        for text, rationale in zip(test["text"], test["rationale"], strict=True)
-        if (spans := gold_evidence(rationale))
+    gold = [
+        {offset for start, end, _ in gold_evidence(rationale) for offset in range(start, end)}
+        for rationale in test["rationale"]
     ]
+    rows = [row for row, offsets in enumerate(gold) if offsets]
     if not rows:
         return None
-    matrices = model.evidence_scores([text for text, _ in rows])
-    scores = [
-        character_f1(_answered(text, matrix), gold)
-        for (text, gold), matrix in zip(rows, matrices, strict=True)
+    texts = [test["text"].iloc[row] for row in rows]
+    answers = explain(model, texts, scores[rows], score_texts=score_texts)
+    f1 = [
+        character_f1(_offsets(answer), gold[row]) for row, answer in zip(rows, answers, strict=True)
     ]
-    return {"f1": float(np.mean(scores)), "rows": len(rows)}
+    method = "evidence head" if getattr(model, "has_evidence_head", False) else "occlusion"
+    return {"f1": float(np.mean(f1)), "rows": len(rows), "method": method}
+
+
+def _offsets(answer: dict) -> set[int]:
+    return {o for spans in answer.values() for span in spans for o in range(span.start, span.end)}

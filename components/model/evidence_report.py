@@ -103,9 +103,9 @@ def examples_html(examples: list[dict], agreement: dict | None = None) -> str:
         "the model's evidence points to (hover for the category and score) and, where the row "
         "has them, the annotators' spans. Long texts are cut around the evidence."
         + (
-            f" Agreement with the annotators over the {agreement['rows']:,} test rows with "
-            f"spans: character F1 <b>{agreement['f1']:.3f}</b> (SemEval-2021 Task 5's per-row "
-            "F1, averaged)."
+            f" Agreement of the {agreement['method']}'s evidence with the annotators' over the "
+            f"{agreement['rows']:,} test rows with spans: character F1 <b>{agreement['f1']:.3f}"
+            "</b> (SemEval-2021 Task 5's per-row F1, averaged; an unflagged row scores 0)."
             if agreement
             else ""
         )

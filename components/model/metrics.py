@@ -270,7 +270,8 @@ def flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
     if "quality" in metrics:
         flat.update(flat_quality_metrics(metrics["quality"], prefix))
     if "evidence" in metrics:  # agreement with the annotators' spans (evidence_quality)
-        flat.update({f"{prefix}evidence.{k}": float(v) for k, v in metrics["evidence"].items()})
+        agreement = metrics["evidence"]
+        flat.update({f"{prefix}evidence.{k}": float(agreement[k]) for k in ("f1", "rows")})
     return flat
 
 

@@ -6,6 +6,7 @@ same way."""
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -92,18 +93,14 @@ def evaluate_stage(
     """
     model = ModerationModel.load(model_dir)
     parts = split_frames(read_dataset(splits_dir)[1])
-    result = evaluate_scorer(
-        lambda texts: model.predict_scores(texts, config.evaluate.batch_size),
-        parts,
-        model.taxonomy,
-        config.evaluate,
-    )
+    score = partial(model.predict_scores, batch_size=config.evaluate.batch_size)
+    result = evaluate_scorer(score, parts, model.taxonomy, config.evaluate)
     model.thresholds = result["thresholds"]
     listed = config.evaluate.known_images
     known = KnownImages.load(listed) if listed else None
     if images := image_evaluation(config, model, known, parts["test"], splits_dir):
         result["metrics"]["images"] = images
-    if agreement := evidence_agreement(model, parts["test"]):
+    if agreement := evidence_agreement(model, parts["test"], result["scores"], score):
         result["metrics"]["evidence"] = agreement
     model.save(output_dir)
     if known:  # packaged with the model, for the service

@@ -17,6 +17,7 @@ from components.model.evidence import (
     explain,
     words_of,
 )
+from components.model.evidence_quality import evidence_agreement
 from components.model.evidence_report import (
     SHOWN_CHARS,
     evidence_examples,
@@ -151,6 +152,18 @@ def test_an_evidence_head_is_read_through_the_same_span_extractor(model):
 
 
 @pytest.mark.slow
+def test_occlusion_is_measured_against_the_annotators_spans_as_the_service_answers(model):
+    scores = model.predict_scores(TEXTS)
+    answered = explain(model, TEXTS[:1], scores[:1])[0].values()
+    gold = [{"start": s.start, "end": s.end, "type": "violence"} for v in answered for s in v]
+    assert gold
+    rationales = [{"evidence": gold}, {"evidence": gold}, None]
+    test = pd.DataFrame({"text": TEXTS, "rationale": rationales})
+    scores[1] = 0.0  # not flagged: the service answers no evidence, and the row scores 0
+    agreement = evidence_agreement(model, test, scores)
+    assert agreement == {"f1": 0.5, "rows": 2, "method": "occlusion"}
+
+
 def test_occlusion_explains_on_onnx_runtime_as_on_torch(model, tmp_path):
     folder = model.save(tmp_path / "model")
     export_onnx(model, folder)

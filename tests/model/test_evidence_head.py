@@ -154,9 +154,7 @@ def test_the_lexicon_is_saved_with_the_head_and_joined_to_its_scores(
     assert joined[2:6, HATE].min() > head[2:6, HATE].min()
 
 
-def test_every_evaluation_measures_the_evidence_against_the_annotators_spans(
-    evidence_model, reference
-):
+def test_every_evaluation_measures_the_evidence_against_the_annotators_spans(evidence_model):
     def test_rows(hate_span: tuple[int, int]):
         spans = [{"start": hate_span[0], "end": hate_span[1], "type": "hate"}]
         return pd.DataFrame(
@@ -166,15 +164,18 @@ def test_every_evaluation_measures_the_evidence_against_the_annotators_spans(
             }
         )
 
-    right = evidence_agreement(evidence_model, test_rows((2, 6)))
-    assert right == {"f1": 1.0, "rows": 2}  # the row without spans is left out
-    wrong = evidence_agreement(evidence_model, test_rows((7, 10)))  # "rain", "tea" as gold
-    assert wrong == {"f1": 0.0, "rows": 2}
-    assert evidence_agreement(evidence_model, test_rows((2, 6)).iloc[2:]) is None
-    assert evidence_agreement(reference, test_rows((2, 6))) is None  # no head
+    def agreement(model, rows):
+        return evidence_agreement(model, rows, model.predict_scores(rows["text"].tolist()))
+
+    right = agreement(evidence_model, test_rows((2, 6)))
+    assert right == {"f1": 1.0, "rows": 2, "method": "evidence head"}  # the third has no spans
+    wrong = agreement(evidence_model, test_rows((7, 10)))  # "rain", "tea" as gold
+    assert wrong == {"f1": 0.0, "rows": 2, "method": "evidence head"}
+    assert agreement(evidence_model, test_rows((2, 6)).iloc[2:]) is None
     assert character_f1({1, 2}, {2, 3}) == 0.5 and character_f1(set(), set()) == 1.0
     metrics = {"per_category": {}, "macro": {}, "evidence": right}
     assert flat_metrics(metrics, "test.") == {"test.evidence.f1": 1.0, "test.evidence.rows": 2.0}
+    assert "evidence head's evidence" in examples_html([], right)
     assert "character F1 <b>1.000</b>" in examples_html([], right)
 
 
