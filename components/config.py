@@ -96,10 +96,10 @@ class AugmentConfig(Section):
     quoting: int = Field(default=0, ge=0)  # abuse quoted to report or condemn it
     identity_positive: int = Field(default=0, ge=0)  # neutral and positive identity statements
     negation: int = Field(default=0, ge=0)  # abuse denied or rejected ("X are not ...")
-    # Talk about a category's subject that is not a violation: self-harm recovery and support,
-    # scam warnings, sexual health.
+    # Non-violating talk of a category's subject: self-harm support, scam warnings, sex education.
     safety_talk: int = Field(default=0, ge=0)
     obfuscated_share: float = Field(default=0.0, ge=0, le=1)  # of positives, copied obfuscated
+    in_context_share: float = Field(default=0.0, ge=0, le=1)  # of short positives, after benign
     # The behavioural suite's own cases as training rows: the suite then measures seen cases.
     behaviour_suite: bool = False
     seed: int = 13

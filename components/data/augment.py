@@ -16,7 +16,11 @@ validation or test:
   help-seeking, scam and fraud warnings, sexual health and education, safety advice about
   violence; no label;
 - ``obfuscated``: copies of training positives with a word or two obfuscated
-  (components.data.obfuscate), labels copied.
+  (components.data.obfuscate), labels copied;
+- ``in_context``: short training positives after the start of a benign training text, as a
+  long text's later windows show them (training reads a text's first window only, so without
+  them every violation it sees starts its window); a category is 1 where the positive has it,
+  0 where both texts are known 0, else unknown.
 
 Templated rows are 0 for the categories whose absence the templates guarantee and unknown for
 the rest (a custom taxonomy's categories). The sentence frames and names here are deliberately
@@ -47,6 +51,7 @@ KINDS = (
     "negation",
     "safety_talk",
     "obfuscated",
+    "in_context",
 )
 # Categories a hard negative is not, whatever words it borrows from abuse.
 ABUSE_CATEGORIES = ("hate", "harassment", "violence", "toxic", "offensive", "self_harm")
@@ -67,6 +72,8 @@ TRAIN_QUOTE_SHARE = 0.5  # of quoting rows, when the training split has short po
 OBFUSCATED_WORDS = 2  # at most, of the longer words of a copied text
 MIN_OBFUSCATED_LENGTH = 4
 TRIES_PER_TEXT = 20
+CONTEXT_CHARS = (60, 200)  # of benign text before an in-context positive (a 64-token window
+# holds about 250 characters), cut at a word
 SLOT = re.compile(r"\{(\w+)\}")
 
 # fmt: off
@@ -368,6 +375,27 @@ def _obfuscated_copies(
     return copies
 
 
+def _in_context_copies(
+    train: pd.DataFrame, categories: list[str], share: float, rng: random.Random
+) -> list[tuple[str, dict]]:
+    """(text, labels) of ``round(share * short positives)`` short training positives, each after
+    the start of a benign training text."""
+    texts = train["text"].where(train["text"].map(lambda t: isinstance(t, str)), "")
+    positives = train[_any_positive(train, categories) & texts.str.len().le(MAX_QUOTE_CHARS)]
+    benign = train[~_any_positive(train, categories) & texts.str.len().ge(CONTEXT_CHARS[1])]
+    if benign.empty:
+        return []
+    copies = []
+    for index in rng.sample(range(len(positives)), round(share * len(positives))):
+        positive, context = positives.iloc[index], benign.iloc[rng.randrange(len(benign))]
+        cut = context["text"][: rng.randint(*CONTEXT_CHARS)].rsplit(" ", 1)[0]
+        labels = _row_labels(positive, categories)
+        for name, known in _row_labels(context, categories).items():
+            labels[name] = 1 if labels[name] == 1 else (0 if labels[name] == known == 0 else None)
+        copies.append((f"{cut} {positive['text']}", labels))
+    return copies
+
+
 def _record(kind: str, number: int, text: str, labels: dict) -> dict:
     return {
         "id": f"augment-{kind}-{number}",
@@ -406,6 +434,9 @@ def augment_training(
     rng = _kind_rng(config.seed, "obfuscated")
     copies = _obfuscated_copies(train, categories, config.obfuscated_share, rng)
     records += [_record("obfuscated", n, text, labels) for n, (text, labels) in enumerate(copies)]
+    rng = _kind_rng(config.seed, "in_context")
+    copies = _in_context_copies(train, categories, config.in_context_share, rng)
+    records += [_record("in_context", n, text, labels) for n, (text, labels) in enumerate(copies)]
     return rows_frame(records, categories)
 
 

@@ -75,17 +75,17 @@ def test_each_kind_gets_its_configured_rows():
     train = training_frame(60)
     config = AugmentConfig(
         counter_speech=7, quoting=5, identity_positive=6, negation=8, safety_talk=9,
-        obfuscated_share=0.25,
+        obfuscated_share=0.25, in_context_share=0.5,
     )  # fmt: skip
     rows = augment_training(train, CATEGORIES, config)
     positives = 48  # four of the five label patterns have a positive
     expected = {
         "counter_speech": 7, "quoting": 5, "identity_positive": 6, "negation": 8,
-        "safety_talk": 9, "obfuscated": 12,
+        "safety_talk": 9, "obfuscated": 12, "in_context": 0,  # no text long enough to lend context
     }  # fmt: skip
     assert round(0.25 * positives) == expected["obfuscated"]
     assert augmentation_counts(rows) == expected
-    assert set(rows["source"]) == {f"augment:{kind}" for kind in expected}
+    assert set(rows["source"]) == {f"augment:{kind}" for kind, count in expected.items() if count}
     assert rows["id"].is_unique
     assert rows["id"].str.fullmatch(r"augment-[a-z_]+-\d+").all()
     assert set(rows["split"]) == {"train"}
@@ -162,11 +162,31 @@ def test_obfuscated_copies_keep_their_labels_and_change_their_text():
         assert (original[labels] == 1).any()
 
 
+def test_in_context_copies_put_short_positives_after_the_start_of_benign_text():
+    train = training_frame(60)
+    benign = train["label_spam"].eq(0) & train["label_hate"].eq(0) & train["label_violence"].eq(0)
+    train.loc[benign, "text"] = train.loc[benign, "text"] + " and so on" * 30
+    train.loc[benign, "label_medical"] = pd.NA  # a context's unknown makes the copy's unknown
+    assert augment_training(train, CATEGORIES, AugmentConfig()).empty
+    rows = augment_training(train, CATEGORIES, AugmentConfig(in_context_share=0.5, seed=4))
+    copies = rows[rows["source"] == "augment:in_context"]
+    assert len(copies) == 24  # half the 48 positives
+    labels = [f"label_{c}" for c in CATEGORIES]
+    starts = train.loc[benign, "text"].tolist()
+    for _, copy in copies.iterrows():
+        original = train[train["text"].map(lambda t, c=copy["text"]: c.endswith(" " + t))]
+        context = copy["text"][: -len(original["text"].iloc[0]) - 1]
+        assert 40 <= len(context) <= 200 and any(t.startswith(context + " ") for t in starts)
+        expected = original[labels].iloc[0].astype(object).fillna(-1).tolist()
+        expected[-1] = -1 if expected[-1] != 1 else 1  # medical: unknown unless positive
+        assert copy[labels].astype(object).fillna(-1).tolist() == expected
+
+
 def test_augmentation_is_deterministic():
     train = training_frame(60)
     config = AugmentConfig(
         counter_speech=20, quoting=20, identity_positive=20, negation=20, safety_talk=20,
-        obfuscated_share=0.5,
+        obfuscated_share=0.5, in_context_share=0.5,
     )  # fmt: skip
     first = augment_training(train, CATEGORIES, config)
     assert first.equals(augment_training(train, CATEGORIES, config))
