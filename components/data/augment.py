@@ -381,7 +381,8 @@ def _in_context_copies(
     """(text, labels) of ``round(share * short positives)`` short training positives, each after
     the start of a benign training text."""
     texts = train["text"].where(train["text"].map(lambda t: isinstance(t, str)), "")
-    positives = train[_any_positive(train, categories) & texts.str.len().le(MAX_QUOTE_CHARS)]
+    short = texts.str.len().between(1, MAX_QUOTE_CHARS)  # an image row's empty text is no text
+    positives = train[_any_positive(train, categories) & short]
     benign = train[~_any_positive(train, categories) & texts.str.len().ge(CONTEXT_CHARS[1])]
     if benign.empty:
         return []

@@ -167,10 +167,12 @@ def test_in_context_copies_put_short_positives_after_the_start_of_benign_text():
     benign = train["label_spam"].eq(0) & train["label_hate"].eq(0) & train["label_violence"].eq(0)
     train.loc[benign, "text"] = train.loc[benign, "text"] + " and so on" * 30
     train.loc[benign, "label_medical"] = pd.NA  # a context's unknown makes the copy's unknown
+    train.loc[0, "text"] = ""  # a positive image row's empty text: never copied
     assert augment_training(train, CATEGORIES, AugmentConfig()).empty
     rows = augment_training(train, CATEGORIES, AugmentConfig(in_context_share=0.5, seed=4))
     copies = rows[rows["source"] == "augment:in_context"]
-    assert len(copies) == 24  # half the 48 positives
+    assert len(copies) == 24  # half the 47 positives with text
+    assert not copies["text"].str.endswith(" ").any()
     labels = [f"label_{c}" for c in CATEGORIES]
     starts = train.loc[benign, "text"].tolist()
     for _, copy in copies.iterrows():
