@@ -214,10 +214,8 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
         logits = model.evidence_windows([windows.input_ids[i] for i in chunk])
         for row, i in enumerate(chunk):
             window_scores[i] = logits[row, : len(windows.input_ids[i])]
-    origins = [
-        np.asarray(normalize_with_offsets(t)[1] if model.normalization else range(len(t)), int)
-        for t in texts
-    ]
+    read = [normalize_with_offsets(t) if model.normalization else (t, range(len(t))) for t in texts]
+    origins = [np.asarray(origin, int) for _, origin in read]
     normalised = [np.zeros((len(origin), len(model.categories)), np.float32) for origin in origins]
     for w, owner in enumerate(windows.owners):
         probabilities = 1.0 / (1.0 + np.exp(-window_scores[w]))
@@ -226,9 +224,12 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
         )
         np.maximum(normalised[owner], window, out=normalised[owner])
     scores, lexicon = [], model.evidence_lexicon
-    for text, origin, per_character in zip(texts, origins, normalised, strict=True):
+    for text, (read_text, _), origin, per_character in zip(
+        texts, read, origins, normalised, strict=True
+    ):
         original = np.zeros((len(text), len(model.categories)), dtype=np.float32)
         np.maximum.at(original, origin, per_character)
-        joined = original if lexicon is None else lexicon.join(text, original, model.categories)
-        scores.append(joined)
+        if lexicon is not None:  # on the text as the head read it: normalised once
+            original = lexicon.join(original, read_text, origin, model.categories)
+        scores.append(original)
     return scores

@@ -83,15 +83,23 @@ class EvidenceLexicon:
     def character_scores(self, text: str, categories: list[str]) -> np.ndarray:
         """[len(text), k]: each character's word's score; 0 off words, for unknown words and
         for the characters the normaliser dropped (as the head scores them)."""
-        matrix = np.zeros((len(text), len(categories)), dtype=np.float32)
         normalised, origin = normalize_with_offsets(text)
+        return self._scores(normalised, origin, len(text), categories)
+
+    def join(
+        self, head: np.ndarray, normalised: str, origin: np.ndarray, categories: list[str]
+    ) -> np.ndarray:
+        """The head's [len(text), k] scores joined with the lexicon's, given the text as the head
+        read it (``origin``: each of its characters' offset in the original)."""
+        lexicon = self._scores(normalised, origin, len(head), categories)
+        return (1 - WEIGHT) * head + WEIGHT * lexicon
+
+    def _scores(
+        self, normalised: str, origin: np.ndarray, length: int, categories: list[str]
+    ) -> np.ndarray:
+        matrix = np.zeros((length, len(categories)), dtype=np.float32)
         tables = [self.scores.get(name, {}) for name in categories]
         for match in WORD.finditer(normalised):
             word = match.group().lower()
             matrix[origin[match.start() : match.end()]] = [t.get(word, 0.0) for t in tables]
         return matrix
-
-    def join(self, text: str, head: np.ndarray, categories: list[str]) -> np.ndarray:
-        """The head's [len(text), k] scores joined with the lexicon's."""
-        lexicon = self.character_scores(text, categories)
-        return (1 - WEIGHT) * head + WEIGHT * lexicon
