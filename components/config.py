@@ -123,11 +123,12 @@ class TrainConfig(Section):
     # Where rows carry annotator shares: "soft" trains on the share as the target, "agreement"
     # weights each row's loss by its agreement; "off" trains on the majority labels alone.
     soft_labels: Literal["off", "soft", "agreement"] = "off"
+    # A source's rows weigh this much in the loss (others 1), by their `source`: e.g. {seed: 2}.
+    source_weights: dict[str, Annotated[float, Field(gt=0)]] = {}
     augment: AugmentConfig = AugmentConfig()
-    # A token-level evidence head trained with the classifier on the rows' rationale evidence
-    # spans (components/model/evidence_head.py); its loss is added times evidence_weight.
+    # A token-level head trained on the rows' evidence spans (model/evidence_head.py).
     evidence_head: bool = False
-    evidence_weight: float = Field(1.0, gt=0)
+    evidence_weight: float = Field(1.0, gt=0)  # its loss is added times this
 
 
 class GateConfig(Section):
@@ -271,9 +272,8 @@ class ServingConfig(Section):
     # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
     workers: int = Field(default=2, ge=1)
     # Admission per worker: texts being scored or queued, a long text counting once per window
-    # of the model it fills (serving.admission). Past it a request gets 503 with Retry-After at
-    # once; a request bigger than the whole budget is admitted only when nothing else is in
-    # flight.
+    # it fills (serving.admission). Past it a request gets 503 with Retry-After at once; a
+    # request bigger than the whole budget is admitted only when nothing else is in flight.
     max_texts_in_flight: int = Field(default=256, ge=1)
     retry_after_s: int = Field(default=1, ge=1)  # the 503's Retry-After
     # Scoring a request (from its last body byte to its answer) past this is dropped and gets

@@ -8,7 +8,8 @@ minus the validation loss when none has); the best epoch is saved as a
 :class:`~components.model.modeling.ModerationModel` and training stops after ``patience`` epochs
 without improvement. Texts are normalised as the model always reads them, each cut to its first
 window. ``config.augment`` adds synthetic rows to the train split (components.data.augment),
-``config.soft_labels`` trains on annotators' shares or weights rows by their agreement, and
+``config.soft_labels`` trains on annotators' shares or weights rows by their agreement,
+``config.source_weights`` weighs each named source's rows in the loss, and
 ``config.evidence_head`` trains a token-level evidence head alongside on the rows' rationale
 spans (components.model.evidence_head: rows without spans add no token loss).
 
@@ -136,7 +137,9 @@ class _Trainer:
         self.taxonomy = taxonomy
         self.replica = Replica.current()
         train, self.augmented = with_augmentation(train, taxonomy, config.augment)
-        self.train_data = LabelledTexts.from_frame(train, taxonomy, "train", config.soft_labels)
+        self.train_data = LabelledTexts.from_frame(
+            train, taxonomy, "train", config.soft_labels, config.source_weights
+        )
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
         self.progress_bar = progress_bar and self.replica.is_main
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))

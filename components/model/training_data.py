@@ -42,10 +42,16 @@ class LabelledTexts:
 
     @classmethod
     def from_frame(
-        cls, frame: pd.DataFrame, taxonomy: Taxonomy, split: str, soft_labels: str = "off"
+        cls,
+        frame: pd.DataFrame,
+        taxonomy: Taxonomy,
+        split: str,
+        soft_labels: str = "off",
+        source_weights: dict[str, float] | None = None,
     ) -> "LabelledTexts":
         """``soft_labels`` (TrainConfig): "soft" takes a row's annotator shares as its targets,
-        "agreement" weights it by its agreement; rows without them keep their labels, weight 1."""
+        "agreement" weights it by its agreement; rows without them keep their labels, weight 1.
+        ``source_weights`` multiplies the weights of each named source's rows."""
         if "text" not in frame.columns or frame.empty:
             raise ModpipeError(f"{split}: expected rows with a 'text' column")
         columns = [label_column(name) for name in taxonomy.names]
@@ -65,12 +71,27 @@ class LabelledTexts:
         if soft_labels == "agreement" and "agreement" in frame:
             agreement = pd.to_numeric(frame["agreement"], errors="coerce")
             weights = agreement.fillna(1.0).to_numpy(dtype=np.float32)
+        if source_weights:
+            weights = weights * _source_weights(frame, split, source_weights)
         return cls(
             texts=frame["text"].fillna("").astype(str).tolist(),
             targets=targets.astype(np.float32),
             known=known,
             weights=weights,
         )
+
+
+def _source_weights(frame: pd.DataFrame, split: str, by_source: dict[str, float]) -> np.ndarray:
+    """[n]: each row's weight by its source, 1 for sources not named; a name the split has no
+    rows of is refused (a typo would otherwise weigh nothing)."""
+    sources = frame["source"] if "source" in frame else pd.Series("", index=frame.index)
+    missing = sorted(set(by_source) - set(sources))
+    if missing:
+        raise ModpipeError(
+            f"{split}: source_weights names sources without rows: {', '.join(missing)} "
+            f"(the split has: {', '.join(sorted(sources.dropna().unique()))})"
+        )
+    return sources.map(by_source).fillna(1.0).to_numpy(dtype=np.float32)
 
 
 def _annotator_shares(frame: pd.DataFrame, taxonomy: Taxonomy, labels: np.ndarray) -> np.ndarray:

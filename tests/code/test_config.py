@@ -69,6 +69,7 @@ def test_a_bool_is_not_an_int(section, values, key):
         ("train", {"epochs": 2.5}, "train.epochs"),
         ("serving", {"quantize": "yes"}, "serving.quantize"),
         ("train", {"class_weighting": True}, "train.class_weighting"),
+        ("train", {"source_weights": {"seed": "2"}}, "train.source_weights.seed"),
     ],
 )
 def test_no_value_of_another_type_is_taken(section, values, key):
@@ -80,6 +81,7 @@ def test_what_yaml_writes_naturally_still_loads(tmp_path):
     preset.write_text(
         "data:\n  directory: datasets/forum\n  max_rows: 400\n"
         "train:\n  learning_rate: 1e-3\n  warmup_ratio: 0\n  soft_labels: soft\n"
+        "  source_weights: {seed: 2}\n"
         "  augment:\n    quoting: 10\n"
         "resources:\n  cpu: 4\n  memory: 512Mi\n"
         "checkpoints: s3://bucket/checkpoints\n"
@@ -90,6 +92,7 @@ def test_what_yaml_writes_naturally_still_loads(tmp_path):
     assert isinstance(config.train.warmup_ratio, float)  # an int where a float is wanted
     assert config.data.directory == Path("datasets/forum")  # a path given as a string
     assert (config.train.soft_labels, config.train.augment.quoting) == ("soft", 10)
+    assert config.train.source_weights == {"seed": 2.0}
     assert (config.resources.cpu, config.resources.memory) == ("4", "512Mi")
     assert (config.serving.quantize, config.serving.request_timeout_s) == (True, 5.0)
 

@@ -354,3 +354,17 @@ def test_agreement_weights_each_rows_loss():
     targets, known = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.ones(2, 2)
     weighted = masked_bce_loss(logits, targets, known, weights=torch.tensor([1.0, 0.0]))
     assert torch.allclose(weighted, masked_bce_loss(logits[:1], targets[:1], known[:1]))
+
+
+def test_source_weights_multiply_the_named_sources_rows():
+    frame = annotated_frame().assign(source=["seed", "davidson", "seed", "sms-spam"])
+    data = LabelledTexts.from_frame(
+        frame, TAXONOMY, "train", soft_labels="agreement", source_weights={"seed": 3.0}
+    )
+    np.testing.assert_allclose(data.weights, [1.8, 0.75, 3.0, 0.9])
+
+
+def test_source_weights_refuse_a_source_the_split_lacks():
+    frame = annotated_frame().assign(source="seed")
+    with pytest.raises(ModpipeError, match="sources without rows: sede .*has: seed"):
+        LabelledTexts.from_frame(frame, TAXONOMY, "train", source_weights={"sede": 2.0})
