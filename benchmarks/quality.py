@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from davidson import three_class_macro_f1  # benchmarks/, the script's own folder
+from davidson import three_class_figures  # benchmarks/, the script's own folder
 from mixture import SEED_SOURCE, encoder_scorer, labelled, restricted, starter_mixture
 from tfidf import tfidf_logistic_regression
 
@@ -43,15 +43,16 @@ BENIGN = (
 THREAT = "I know where you live and I am going to kill you."
 
 
-def davidson_figures(result: dict, test, categories: list[str]) -> dict:
-    rows = (test["source"] == "davidson").to_numpy()
-    if not rows.any() or not {"hate", "offensive"} <= set(categories):
+def davidson_figures(result: dict, parts: dict, categories: list[str]) -> dict:
+    rows = {split: (parts[split]["source"] == "davidson").to_numpy() for split in parts}
+    if not rows["test"].any() or not {"hate", "offensive"} <= set(categories):
         return {}
     columns = [categories.index("hate"), categories.index("offensive")]
-    y_true, scores = result["y_true"][rows][:, columns], result["scores"][rows][:, columns]
+    validation = tuple(part[rows["validation"]][:, columns] for part in result["validation"])
+    test = tuple(part[rows["test"]][:, columns] for part in (result["y_true"], result["scores"]))
     hate = result["metrics"]["by_source"]["davidson"]["per_category"]["hate"]
     return {
-        "macro_f1_3class": three_class_macro_f1(y_true, scores),
+        **three_class_figures(validation, test),
         "hate_pr_auc": hate["pr_auc"],
         "hate_threshold": hate["threshold"],
         "hate_precision": hate["precision"],
@@ -59,7 +60,8 @@ def davidson_figures(result: dict, test, categories: list[str]) -> dict:
     }
 
 
-def summary(name: str, result: dict, test, categories: list[str], seconds: float) -> dict:
+def summary(name: str, result: dict, parts: dict, categories: list[str], seconds: float) -> dict:
+    """The figures of one model; ``parts``: the splits it was scored on."""
     metrics = result["metrics"]
     quality = metrics["quality"]
     sms = metrics["by_source"].get("sms-spam", {}).get("per_category", {}).get("spam", {})
@@ -86,7 +88,7 @@ def summary(name: str, result: dict, test, categories: list[str], seconds: float
             for category, bias in quality["bias"].items()
         },
         "failures": {f: v["failures"] for f, v in quality["behaviour"]["functionalities"].items()},
-        "davidson": davidson_figures(result, test, categories),
+        "davidson": davidson_figures(result, parts, categories),
         "sms_spam_f1": sms.get("f1"),
         "thresholds": metrics["thresholds"],
     }
@@ -98,7 +100,7 @@ def compare_models(config, card, parts, work: Path, args):
 
     def scored(name, predict, scorer_card, scorer_parts, seconds):
         result = evaluate_scorer(predict, scorer_parts, scorer_card, config.evaluate)
-        rows.append(summary(name, result, parts["test"], scorer_card.names, seconds))
+        rows.append(summary(name, result, scorer_parts, scorer_card.names, seconds))
         print(json.dumps(rows[-1], default=str)[:2000], flush=True)
 
     started = time.perf_counter()
@@ -215,6 +217,7 @@ def markdown(results: dict) -> str:
     lines += ["", "| Davidson and SMS " + head, "|---" * (len(names) + 1) + "|"]
     for key in (
         "macro_f1_3class",
+        "macro_f1_3class_fitted",
         "hate_pr_auc",
         "hate_threshold",
         "hate_precision",

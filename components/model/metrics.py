@@ -284,7 +284,8 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
     """Thresholds chosen on validation to reach the target precision, metrics on test.
 
     ``predict(texts) -> scores [n, k]`` in taxonomy order; ``config`` is an EvaluateConfig.
-    Returns ``{"thresholds", "metrics", "y_true", "scores"}`` (the last two on test); the
+    Returns ``{"thresholds", "metrics", "y_true", "scores", "validation"}`` (labels and scores:
+    on test, and the validation pair that chose the cut-offs, for rules fitted on it); the
     metrics hold the whole test split's figures, under ``by_source`` each source's, under
     ``thresholds`` how each cut-off was chosen, and under ``quality`` the behavioural suite's
     and the identity-term bias figures (components.model.quality).
@@ -293,9 +294,9 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
     targets = {c: config.per_category_precision.get(c, config.target_precision) for c in categories}
     floors = {c: config.per_category_recall_floor.get(c, config.recall_floor) for c in categories}
     validation = parts["validation"]
+    validation_pair = label_matrix(validation, categories), predict(validation["text"].tolist())
     choices = choose_thresholds(
-        label_matrix(validation, categories),
-        predict(validation["text"].tolist()),
+        *validation_pair,
         categories,
         targets,
         {c.name: c.threshold for c in taxonomy.categories},
@@ -311,7 +312,13 @@ def evaluate_scorer(predict, parts: dict, taxonomy: Taxonomy, config) -> dict:
     sources = test["source"].astype(str).to_numpy()
     metrics["by_source"] = metrics_by_source(y_true, scores, categories, thresholds, sources)
     metrics["quality"] = quality_metrics(predict, test, scores, categories, thresholds, config)
-    return {"thresholds": thresholds, "metrics": metrics, "y_true": y_true, "scores": scores}
+    return {
+        "thresholds": thresholds,
+        "metrics": metrics,
+        "y_true": y_true,
+        "scores": scores,
+        "validation": validation_pair,
+    }
 
 
 def flag_confusion(y_true: np.ndarray, scores: np.ndarray, thresholds: list[float]) -> list:
