@@ -44,7 +44,9 @@ THREAT = "I know where you live and I am going to kill you."
 
 
 def davidson_figures(result: dict, parts: dict, categories: list[str]) -> dict:
-    rows = {split: (parts[split]["source"] == "davidson").to_numpy() for split in parts}
+    rows = {
+        split: (parts[split]["source"] == "davidson").to_numpy() for split in ("validation", "test")
+    }
     if not rows["test"].any() or not {"hate", "offensive"} <= set(categories):
         return {}
     columns = [categories.index("hate"), categories.index("offensive")]

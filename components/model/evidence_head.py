@@ -215,7 +215,6 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
         for row, i in enumerate(chunk):
             window_scores[i] = logits[row, : len(windows.input_ids[i])]
     read = [normalize_with_offsets(t) if model.normalization else (t, range(len(t))) for t in texts]
-    read = [(read_text, np.asarray(origin, int)) for read_text, origin in read]
     normalised = [np.zeros((len(origin), len(model.categories)), np.float32) for _, origin in read]
     for w, owner in enumerate(windows.owners):
         probabilities = 1.0 / (1.0 + np.exp(-window_scores[w]))
@@ -225,6 +224,7 @@ def character_scores(model, texts: list[str], batch_size: int) -> list[np.ndarra
         np.maximum(normalised[owner], window, out=normalised[owner])
     scores, lexicon = [], model.evidence_lexicon
     for text, (read_text, origin), per_character in zip(texts, read, normalised, strict=True):
+        origin = np.asarray(origin, int)
         original = np.zeros((len(text), len(model.categories)), dtype=np.float32)
         np.maximum.at(original, origin, per_character)
         if lexicon is not None:  # on the text as the head read it: normalised once
