@@ -100,6 +100,7 @@ class AugmentConfig(Section):
     safety_talk: int = Field(default=0, ge=0)
     obfuscated_share: float = Field(default=0.0, ge=0, le=1)  # of positives, copied obfuscated
     in_context_share: float = Field(default=0.0, ge=0, le=1)  # of short positives, after benign
+    identity_swaps: int = Field(default=0, ge=0)  # copies of each row naming a group, swapped
     # The behavioural suite's own cases as training rows: the suite then measures seen cases.
     behaviour_suite: bool = False
     seed: int = 13

@@ -1,7 +1,7 @@
 """Training augmentation: hard negatives and obfuscated positives, for the training split only.
 
 A model trained on scraped abuse learns shortcuts: a group's name, a quoted slur or a violent
-word reads as abuse whatever the sentence says, and "k1ll" reads as nothing. Six kinds of rows,
+word reads as abuse whatever the sentence says, and "k1ll" reads as nothing. Eight kinds of rows,
 each tagged with the source ``augment:KIND`` and added to the training split, never to
 validation or test:
 
@@ -20,7 +20,9 @@ validation or test:
 - ``in_context``: short training positives after the start of a benign training text, as a
   long text's later windows show them (training reads a text's first window only, so without
   them every violation it sees starts its window); a category is 1 where the positive has it,
-  0 where both texts are known 0, else unknown.
+  0 where both texts are known 0, else unknown;
+- ``identity_swap``: copies of the training rows that name an identity group, the group swapped
+  for another (components.data.identity_swap), labels and annotator shares kept.
 
 Templated rows are 0 for the categories whose absence the templates guarantee and unknown for
 the rest (a custom taxonomy's categories). The sentence frames and names here are deliberately
@@ -41,6 +43,7 @@ import pandas as pd
 
 from components.config import AugmentConfig
 from components.data.canonical import BASE_COLUMNS, frame_from_records, label_column
+from components.data.identity_swap import identity_swapped_copies
 from components.data.obfuscate import STYLES, WORD, obfuscate
 
 SOURCE_PREFIX = "augment:"
@@ -52,6 +55,7 @@ KINDS = (
     "safety_talk",
     "obfuscated",
     "in_context",
+    "identity_swap",
 )
 # Categories a hard negative is not, whatever words it borrows from abuse.
 ABUSE_CATEGORIES = ("hate", "harassment", "violence", "toxic", "offensive", "self_harm")
@@ -438,7 +442,10 @@ def augment_training(
     rng = _kind_rng(config.seed, "in_context")
     copies = _in_context_copies(train, categories, config.in_context_share, rng)
     records += [_record("in_context", n, text, labels) for n, (text, labels) in enumerate(copies)]
-    return rows_frame(records, categories)
+    rng = _kind_rng(config.seed, "identity_swap")
+    swapped = identity_swapped_copies(train, categories, config.identity_swaps, rng)
+    rows = rows_frame(records, categories)
+    return pd.concat([rows, swapped], ignore_index=True) if len(swapped) else rows
 
 
 def augmentation_counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -81,7 +81,9 @@ def test_each_kind_gets_its_configured_rows():
     positives = 48  # four of the five label patterns have a positive
     expected = {
         "counter_speech": 7, "quoting": 5, "identity_positive": 6, "negation": 8,
-        "safety_talk": 9, "obfuscated": 12, "in_context": 0,  # no text long enough to lend context
+        "safety_talk": 9, "obfuscated": 12,
+        "in_context": 0,  # no text long enough to lend context
+        "identity_swap": 0,  # no text names a group (tests/code/test_identity_swap.py)
     }  # fmt: skip
     assert round(0.25 * positives) == expected["obfuscated"]
     assert augmentation_counts(rows) == expected
