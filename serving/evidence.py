@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from pydantic import BaseModel, Field, model_serializer
 
-from components.config import ServingConfig
 from components.model.evidence import Span, advance, explain_steps
 from components.model.modeling import ModerationModel
+from components.serving_config import ServingConfig
 
 Found = dict[str, list["Evidence"]]  # category -> its spans
 

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 from PIL.Image import Image
 
-from components.config import ServingConfig
 from components.model.image_scoring import image_limits
 from components.model.vision.decode import ImageRejected, decode_data_url, decode_image_bytes
+from components.serving_config import ServingConfig
 from serving.problems import Refusal, answer, overloaded, problem
 
 IMAGES_STATE = "moderation_images"  # the decoded images, in the request's state

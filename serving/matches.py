@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from components.config import ServingConfig
 from components.errors import ModpipeError
 from components.model.neighbours import INDEX_DIR, Entry, Nearest, ViolationIndex
+from components.serving_config import ServingConfig
 
 NEIGHBOURS = 16  # known violations looked at per text, for the best of each category
 

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 import yaml
 
-from components.config import ConfigLoader, ServingConfig
+from components.config_base import ConfigLoader
 from components.data.canonical import validate_model
+from components.serving_config import ServingConfig
 
 BENTO_MODEL_NAME = "moderation-classifier"
 BENTO_NAME = "moderation-service"  # the name in serving/bentofile.yaml

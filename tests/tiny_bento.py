@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import torch
 from servers import running
 
-from components.config import ServingConfig
 from components.data.canonical import Category, Taxonomy
 from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
+from components.serving_config import ServingConfig
 from serving.settings import MODEL_TAG_ENV, SETTINGS_ENV_PREFIX, settings_env_name
 
 TAXONOMY = Taxonomy(

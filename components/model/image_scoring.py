@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.config import ServingConfig
 from components.model.modeling import ModerationModel
 from components.model.vision.analyse import ImageFindings
 from components.model.vision.decode import ImageLimits
+from components.serving_config import ServingConfig
 
 SEXUAL = "sexual"  # the category the NSFW classifier scores
 INPUTS = ("text", "nsfw", "known")  # what an image's score in a category can come from

@@ -23,10 +23,10 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 import bentoml  # noqa: E402  (after the tracking switch above)
 from bentoml._internal.configuration.containers import BentoMLContainer  # noqa: E402
 
-from components.config import ServingConfig  # noqa: E402
 from components.data.canonical import REPO_ROOT  # noqa: E402
 from components.errors import ModpipeError  # noqa: E402
 from components.model.modeling import ModerationModel  # noqa: E402
+from components.serving_config import ServingConfig  # noqa: E402
 from components.storage import absolute, is_remote, join  # noqa: E402
 from serving.settings import (  # noqa: E402
     BENTO_MODEL_NAME,

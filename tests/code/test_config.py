@@ -97,6 +97,25 @@ def test_what_yaml_writes_naturally_still_loads(tmp_path):
     assert (config.serving.quantize, config.serving.request_timeout_s) == (True, 5.0)
 
 
+def test_source_weights_name_a_mixtures_training_sources():
+    data = {
+        "directory": "data",
+        "max_rows": None,
+        "sources": [
+            {"name": "seed", "directory": "data"},
+            {"catalogue": "davidson"},
+            {"catalogue": "bias-madlibs", "role": "evaluation"},
+        ]
+    }
+    weights = {"seed": 2, "davidson": 0.5, "augment:negation": 2}
+    parse_config(config_with(data=data, train={"source_weights": weights}))
+    for typo in ("sede", "bias-madlibs"):  # an evaluation source has no training rows
+        message = rejected(config_with(data=data, train={"source_weights": {typo: 2}}), typo)
+        assert "(they are: davidson, seed)" in message
+    # A dataset folder's sources are known only once it is read: training checks them.
+    parse_config(config_with(train={"source_weights": {"sede": 2}}))
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_a_config_survives_the_way_every_stage_reads_it(preset):
     config = load_config(preset)

@@ -10,7 +10,7 @@ import pytest
 from image_bytes import data_url, encoded
 from PIL import Image
 
-from components.config import ServingConfig
+from components.serving_config import ServingConfig
 from serving.images import IMAGES_STATE, ImageIntake
 from serving.problems import Refusal
 

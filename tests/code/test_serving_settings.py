@@ -2,8 +2,9 @@
 
 import pytest
 
-from components.config import ServingConfig, load_config
+from components.config import load_config
 from components.errors import ModpipeError
+from components.serving_config import ServingConfig
 from serving.settings import resolve_settings, settings_env_name
 
 

@@ -21,12 +21,12 @@ import pytest
 from servers import free_port
 from tiny_bento import METADATA, TAXONOMY, THRESHOLDS, serving, settings_env
 
-from components.config import ServingConfig
 from components.errors import ModpipeError
 from components.model.evidence import explain
 from components.model.modeling import ModerationModel
 from components.model.normalize import normalize
 from components.registry.bentos import build_bento, package_model, serve_command
+from components.serving_config import ServingConfig
 from serving.settings import (
     BENTO_MODEL_NAME,
     MODEL_SUBDIR,

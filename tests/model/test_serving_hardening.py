@@ -15,8 +15,8 @@ import pytest
 from servers import free_port
 from tiny_bento import serving, settings_env
 
-from components.config import ServingConfig
 from components.registry.bentos import serve_command
+from components.serving_config import ServingConfig
 from serving.connections import UNKNOWN_PATH
 from serving.problems import MAX_ERRORS, MAX_KEY_CHARS
 

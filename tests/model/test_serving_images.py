@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 from servers import free_port, running
 from tiny_bento import METADATA, TAXONOMY, serving, settings_env
 
-from components.config import ServingConfig
 from components.model.vision.known import KNOWN_IMAGES_FILE, KnownImage, KnownImages, image_hash
 from components.model.vision.ocr import TextReader
 from components.registry.bentos import save_bento_model, serve_command
+from components.serving_config import ServingConfig
 from serving.settings import MODEL_TAG_ENV
 
 pytestmark = pytest.mark.slow

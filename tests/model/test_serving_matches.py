@@ -23,11 +23,11 @@ import pytest
 from servers import free_port, stop, wait_for
 from tiny_bento import METADATA, READY_TIMEOUT_S, TAXONOMY, settings_env
 
-from components.config import ServingConfig
 from components.errors import ModpipeError
 from components.model.modeling import TINY_BASE_MODEL, ModerationModel, build_classifier
 from components.model.neighbours import INDEX_DIR, Entry, Nearest, index_known_violations
 from components.registry.bentos import save_bento_model, serve_command
+from components.serving_config import ServingConfig
 from serving.matches import Matcher, matches_past_cutoffs
 from serving.settings import MODEL_SUBDIR, MODEL_TAG_ENV, SETTINGS_ENV_PREFIX
 

@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from components.config import CategoryName
+from components.config_base import CategoryName
 from components.data.canonical import read_text, validate_model
 from components.errors import ModpipeError
 from components.model.vision.decode import ImageLimits, ImageRejected, decode_image_bytes
