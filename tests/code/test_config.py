@@ -105,7 +105,7 @@ def test_source_weights_name_a_mixtures_training_sources():
             {"name": "seed", "directory": "data"},
             {"catalogue": "davidson"},
             {"catalogue": "bias-madlibs", "role": "evaluation"},
-        ]
+        ],
     }
     weights = {"seed": 2, "davidson": 0.5, "augment:negation": 2}
     parse_config(config_with(data=data, train={"source_weights": weights}))
