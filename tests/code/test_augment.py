@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from components.config import AugmentConfig
-from components.data import augment, synth
+from components.data import augment, augment_templates, synth
 from components.data.augment import augment_training, augmentation_counts
 from components.data.canonical import frame_from_records, text_key
 from components.data.obfuscate import STYLES, ZERO_WIDTH, obfuscate
@@ -235,16 +235,16 @@ def test_augmentation_never_uses_a_sentence_of_the_behaviour_suite():
     counts = augmentation_counts(rows)
     assert all(counts[kind] == 400 for kind in augment.TEMPLATED_KINDS), counts
     assert not {text_key(t) for t in rows["text"]} & {text_key(t) for t in suite_texts}
-    augment_frames = [t for bank in augment.TEMPLATES.values() for t in bank]
+    augment_frames = [t for bank in augment_templates.TEMPLATES.values() for t in bank]
     suite_frames = [t for bank in behaviour_templates.TEMPLATES.values() for t in bank]
-    assert set(augment.TEMPLATES) >= set(augment.TEMPLATED_KINDS)  # every kind is checked
+    assert set(augment_templates.TEMPLATES) >= set(augment.TEMPLATED_KINDS)  # every kind is checked
     assert not set(augment_frames) & set(suite_frames)
     assert not frame_ngrams(augment_frames) & frame_ngrams(suite_frames)
-    assert not set(augment.SLOTS["name"]) & set(behaviour_templates.SLOTS["name"])
+    assert not set(augment_templates.SLOTS["name"]) & set(behaviour_templates.SLOTS["name"])
 
 
 def test_augmentation_shares_no_sentence_frame_with_the_seed_corpus():
-    augment_frames = [t for bank in augment.TEMPLATES.values() for t in bank]
+    augment_frames = [t for bank in augment_templates.TEMPLATES.values() for t in bank]
     seed_frames = [t for kind in synth.KINDS for t in kind.templates]
     assert not set(augment_frames) & set(seed_frames)
     assert not frame_ngrams(augment_frames) & frame_ngrams(seed_frames)
