@@ -62,7 +62,7 @@ def _swap_for(word: str, rng: random.Random) -> str:
 
 
 def _cased_like(original: str, word: str) -> str:
-    if original.isupper() and len(original) > 1:
+    if original.isupper():
         return word.upper()
     return word.capitalize() if original[:1].isupper() else word
 
