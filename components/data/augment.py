@@ -9,7 +9,8 @@ validation or test:
 - ``quoting``: abuse quoted in order to report or condemn it, short positives of the training
   split and templated quotes inside reporting frames; the abuse categories 0, the others
   unknown (a quoted text keeps its spam or profanity, whatever that is);
-- ``identity_positive``: neutral and positive statements about identity groups; no label;
+- ``identity_positive``: neutral and positive statements about identity groups, and about one
+  person named by a group term ("a proud muslim nurse"); no label;
 - ``negation``: abuse denied, rejected or refuted ("{group} are not a threat to anyone"); no
   label;
 - ``safety_talk``: talk about a risky subject that is not a violation: self-harm recovery and

@@ -6,6 +6,8 @@ seed corpus's (components.data.synth_templates): tests/code/test_augment.py chec
 share no sentence frame or four-word run of one with either, nor a name with the suite.
 """
 
+from components.data.identity_swap import GROUPS
+
 # Word banks stay packed, many to a line.
 # fmt: off
 SLOTS: dict[str, tuple[str, ...]] = {
@@ -13,6 +15,12 @@ SLOTS: dict[str, tuple[str, ...]] = {
         "women", "Muslim families", "Jewish people", "Sikhs", "Catholics", "gay men",
         "bisexual people", "trans women", "Black students", "Latino workers", "migrants",
         "asylum seekers", "deaf people", "wheelchair users", "older people", "Roma people",
+    ),
+    # identity_positive about one person: every group term of the identity copies, singular
+    "identity": tuple(singular for kind in GROUPS for singular, _ in kind),
+    "role": (
+        "nurse", "teacher", "engineer", "coach", "doctor", "artist", "baker", "pilot",
+        "scientist", "student",
     ),
     "name": (
         "Beatrice", "Tariq", "Lucia", "Hiro", "Grace", "Mateo", "Amara", "Felix", "Ravi",
@@ -96,6 +104,14 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "{group} are hosting an open day at {venue} on {weekday}.",
         "New figures on {group} in {field} were published this week.",
         "My neighbour {name} runs a choir for {group} at {venue}.",
+        # one person named by a group term: scraped abuse calls people "a <group>" far more
+        # often than anything kind, so a model learns the singular term alone as hate
+        "{name} is a proud {identity} {role} and the kindest person on our street.",
+        "Say hello to {name}, our new {identity} {role}, who joined the {space} this week.",
+        "Congratulations to {name}, the first {identity} {role} to run {venue}.",
+        "{name} is a wonderful {role} who happens to be {identity}.",
+        "Our {role} {name} is {identity} and the best listener I know.",
+        "Had a lovely chat with {name}, a retired {identity} {role}, about {field}.",
     ),
     "negation": (
         "{group} are not a threat to anyone.",

@@ -14,6 +14,7 @@ from components.config import AugmentConfig
 from components.data import augment, augment_templates, synth
 from components.data.augment import augment_training, augmentation_counts
 from components.data.canonical import frame_from_records, text_key
+from components.data.identity_swap import GROUPS
 from components.data.obfuscate import STYLES, ZERO_WIDTH, obfuscate
 from components.errors import ModpipeError
 from components.model import behaviour, behaviour_templates
@@ -131,6 +132,15 @@ def test_templated_rows_get_the_specified_labels():
     quoting = rows.loc["augment:quoting"]
     assert quoting[["label_hate", "label_harassment", "label_violence"]].eq(0).all().all()
     assert quoting[["label_sexual", "label_spam", "label_medical"]].isna().all().all()
+
+
+def test_identity_positive_rows_name_single_people_by_every_group_term():
+    rows = augment_training(training_frame(), CATEGORIES, AugmentConfig(identity_positive=2000))
+    texts = " ".join(rows["text"]).lower()
+    singulars = {singular for kind in GROUPS for singular, _ in kind}
+    assert {term for term in singulars if re.search(rf"\b{term} [a-z]+(,| who| and)", texts)} == (
+        singulars
+    )
 
 
 def test_quoting_rows_quote_short_training_positives():
