@@ -246,7 +246,9 @@ def item_rows(items: list[AnnotatedItem], categories: list[str]) -> list[dict]:
             EvidenceSpan(start=start, end=end, type=kind, annotators=count)
             for (start, end, kind), count in sorted(evidence.items())
         ]
-        rationale = Rationale(evidence=merged, judgements=item.judgements)
+        rationale = Rationale(
+            evidence=merged, judgements=item.judgements, annotators=len(item.judgements)
+        )
         record = {"id": item.item_id, "text": item.text, "source": item.source}
         record["labels"] = {name: labels[name][row] for name in item.asked}
         records.append(

@@ -5,6 +5,9 @@ A rationale is either a plain sentence (the seed corpus's one-line reasons) or a
 - ``evidence``: the spans that carry a violation, merged over annotators: character offsets
   into the row's text as Python slices (``text[start:end]``, end exclusive), each tied to a
   category by ``type``, with the number of ``annotators`` who marked it when known;
+- ``annotators``: how many annotators judged the item, when known: a span's ``annotators`` over
+  it is the share of them who marked the span (evaluation takes as gold the characters at least
+  half of them marked: components.model.evidence_quality);
 - ``judgements``: one per annotator (a person, or an LLM backend named ``llm:MODEL``): the
   ``policy_version`` judged against, the ``seconds`` spent, and per category a ``decision``
   (``violates``, ``does_not_violate`` or ``unsure``) with the ``reasoning`` steps (policy
@@ -80,6 +83,24 @@ class Rationale(Strict):
     evidence: list[EvidenceSpan] = []
     judgements: list[Judgement] = []
     note: str | None = None
+    annotators: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fewer_markers_than_annotators(self) -> Rationale:
+        for span in self.evidence:
+            if self.annotators and span.annotators and span.annotators > self.annotators:
+                raise ValueError(
+                    f"span {span.start}-{span.end} is marked by {span.annotators} annotators, "
+                    f"more than the {self.annotators} who judged the item"
+                )
+        return self
+
+    def share(self, span: EvidenceSpan) -> float:
+        """The share of the item's annotators who marked ``span``; 1 where either count is
+        unknown."""
+        if self.annotators and span.annotators:
+            return span.annotators / self.annotators
+        return 1.0
 
 
 def parse_rationale(value) -> Rationale:
@@ -125,6 +146,6 @@ def check_rationale(value, text: str, categories: list[str]) -> Rationale:
 
 def dump_rationale(rationale: Rationale) -> dict | str:
     """The stored form: a plain sentence stays one; objects leave out what is unset."""
-    if rationale.note is not None and not rationale.evidence and not rationale.judgements:
+    if rationale.note is not None and rationale == Rationale(note=rationale.note):
         return rationale.note
     return rationale.model_dump(exclude_none=True, exclude_defaults=True)

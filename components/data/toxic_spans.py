@@ -49,8 +49,9 @@ TOXIC_SPANS_DESCRIPTION = (
     "counted there. Each label is the majority of the post's annotators (a share of 0.5 or "
     "more), soft_labels the shares, agreement the mean over categories of the share on the "
     "majority side. rationale.evidence: the typed spans, identical ones merged with the number "
-    "of annotators who marked them; offsets index the text as Python slices, text[start:end], "
-    "end exclusive."
+    "of annotators who marked them; rationale.annotators: how many of the post's annotators "
+    "judged it (marked a span or ticked a box); offsets index the text as Python slices, "
+    "text[start:end], end exclusive."
 )
 
 
@@ -157,6 +158,12 @@ def _spans(table: Table, annotations: pd.DataFrame, posts: pd.Series) -> pd.Data
     )
 
 
+def _judged(annotations: pd.DataFrame, spans: pd.DataFrame) -> pd.Series:
+    """Per annotation: did it judge the post (mark a span, or tick either box)?"""
+    ticked = annotations["all_toxic"] | annotations["not_toxic"]
+    return ticked | annotations.index.isin(spans["annotation"])
+
+
 def _toxic_spans_shares(annotations: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     """Per post and category, the share of its annotators who found the category.
 
@@ -181,20 +188,24 @@ def _toxic_spans_shares(annotations: pd.DataFrame, spans: pd.DataFrame) -> pd.Da
     return votes.astype(float).where(counted).groupby(annotations["comment_id"]).mean()
 
 
-def _evidence(spans: pd.DataFrame) -> dict[str, dict]:
-    """comment_id -> rationale: the spans in the text, identical ones merged and counted."""
+def _evidence(spans: pd.DataFrame, judges: pd.Series) -> dict[str, dict]:
+    """comment_id -> rationale: the spans in the text, identical ones merged and counted, and
+    ``judges``' count of the post's annotators who judged it (the spans' shares are of them)."""
     merged = (
         spans[spans["in_text"]]
         .groupby(["comment_id", "start", "end", "kind"])["annotation"]
         .nunique()
         .reset_index()
     )
-    evidence: dict[str, list] = {}
+    evidence = {post: [] for post in judges.index}
     for span in merged.itertuples(index=False):
-        evidence.setdefault(span.comment_id, []).append(
+        evidence[span.comment_id].append(
             {"start": span.start, "end": span.end, "type": span.kind, "annotators": span.annotation}
         )
-    return {post: {"evidence": found} for post, found in evidence.items()}
+    return {
+        post: {"evidence": found} | ({"annotators": int(judges[post])} if judges[post] else {})
+        for post, found in evidence.items()
+    }
 
 
 def _read_toxic_spans(folder: Path) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
@@ -237,7 +248,8 @@ def import_toxic_spans(folder: Path) -> tuple[DatasetCard, pd.DataFrame]:
     shares = _toxic_spans_shares(annotations, spans)
     annotated_posts = posts.index[posts.index.isin(shares.index)]
     shares = shares.loc[annotated_posts]
-    evidence = _evidence(spans)
+    judges = _judged(annotations, spans).groupby(annotations["comment_id"]).sum()
+    evidence = _evidence(spans, judges.loc[annotated_posts])
     frame = canonical_frame(
         [f"toxic-spans-{post}" for post in annotated_posts],
         posts.loc[annotated_posts].tolist(),
@@ -245,7 +257,7 @@ def import_toxic_spans(folder: Path) -> tuple[DatasetCard, pd.DataFrame]:
         "toxic-spans",
         agreement=agreement(shares),
         soft_labels=soft_labels(shares),
-        rationale=[evidence.get(post, {"evidence": []}) for post in annotated_posts],
+        rationale=[evidence[post] for post in annotated_posts],
     )
     oddities = _toxic_spans_oddities(
         annotations, spans, repeated.sum(), len(posts) - len(annotated_posts)

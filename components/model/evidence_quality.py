@@ -5,23 +5,28 @@ Spans) scores a post.
 
 The answer is the service's own (components.model.evidence.explain at the model's thresholds): the
 evidence head's spans, or occlusion's for a model without one, of each flagged category, so a row
-the model does not flag answers no evidence and scores 0. Both sides are category-blind: the gold
-is the union of a row's spans, the prediction the union of its categories' spans. Rows without
-spans are left out: in the canonical data the absence of spans says nothing (the head's training
-masks them alike), where SemEval's test split counts a post without gold spans as 1 only when
-nothing is predicted. The evidence benchmark (benchmarks/evidence.py) scores the SemEval way, at
-a threshold chosen on its trial split.
+the model does not flag answers no evidence and scores 0. Both sides are category-blind: the gold is
+the characters that at least half of the row's annotators marked, whatever the type (SemEval's rule;
+every marked character where the rationale does not count its annotators), the prediction the union
+of its categories' spans. Rows without gold (no spans, or none that half marked) are left out: in
+the canonical data the absence of spans says nothing (the head's training masks them alike), where
+SemEval's test split counts a post without gold spans as 1 only when nothing is predicted. The
+evidence benchmark (benchmarks/evidence.py) scores the SemEval way.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from components.data.canonical import is_missing
+from components.data.rationale import parse_rationale
 from components.model.evidence import explain
-from components.model.evidence_report import gold_evidence
+
+MAJORITY = 0.5  # of a row's annotators: who marked a character for it to be gold
 
 
 def character_f1(predicted: set[int], gold: set[int]) -> float:
@@ -44,10 +49,7 @@ def evidence_agreement(
     spans."""
     if "rationale" not in test:
         return None
-    gold = [
-        {offset for start, end, _ in gold_evidence(rationale) for offset in range(start, end)}
-        for rationale in test["rationale"]
-    ]
+    gold = [_majority_offsets(rationale) for rationale in test["rationale"]]
     rows = [row for row, offsets in enumerate(gold) if offsets]
     if not rows:
         return None
@@ -58,6 +60,21 @@ def evidence_agreement(
     ]
     method = "evidence head" if getattr(model, "has_evidence_head", False) else "occlusion"
     return {"f1": float(np.mean(f1)), "rows": len(rows), "method": method}
+
+
+def _majority_offsets(rationale) -> set[int]:
+    """The characters marked by at least half of the annotators (their shares summed: one
+    annotator's two types of span on a character count twice, which the merged spans cannot
+    tell apart)."""
+    if is_missing(rationale):
+        return set()
+    parsed = parse_rationale(rationale)
+    marked = Counter()
+    for span in parsed.evidence:
+        for offset in range(span.start, span.end):
+            marked[offset] += parsed.share(span)
+    # - 1e-9: a sum of thirds and sixths can fall a rounding error short of a half
+    return {offset for offset, share in marked.items() if share >= MAJORITY - 1e-9}
 
 
 def _offsets(answer: dict) -> set[int]:

@@ -156,6 +156,7 @@ def test_labels_are_the_majority_unsure_is_no_vote_and_spans_merge():
     assert record["agreement"] == round(2 / 3, 4)
     rationale = parse_rationale(record["rationale"])
     assert [(s.start, s.end, s.annotators) for s in rationale.evidence] == [(4, 9, 2), (15, 20, 1)]
+    assert rationale.annotators == 3  # the cancelled annotation judged nothing
     first = rationale.judgements[0]
     assert (first.annotator, first.policy_version, first.seconds) == ("labelstudio:1", "p1", 12.5)
     assert first.categories["insult"].reasoning.policy_clause == "names"

@@ -130,6 +130,10 @@ def test_toxic_spans_evidence_is_merged_typed_and_exact():
         {"start": 23, "end": 29, "type": "insult", "annotators": 1},
     ]
     assert evidence["toxic-spans-105"] == []
+    # the annotators who judged each post, of whom the spans' annotators are a share: 103's
+    # repeated worker is left out, and so is 104's who marked and ticked nothing
+    judged = {post[-3:]: rows.loc[post, "rationale"]["annotators"] for post in rows.index}
+    assert judged == {"101": 3, "102": 4, "103": 3, "104": 3, "105": 2}
     assert rows.loc["toxic-spans-101", "text"][10:21] == "silly goose"
     assert rows.loc["toxic-spans-102", "text"][29:61] == "I will throw this soggy sandwich"
 

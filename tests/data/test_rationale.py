@@ -46,6 +46,15 @@ def test_a_full_rationale_round_trips_and_a_sentence_stays_a_sentence():
     assert dump_rationale(parse_rationale("insults a person")) == "insults a person"
 
 
+def test_a_span_s_share_is_of_the_annotators_who_judged_the_item():
+    rationale = check_rationale({**JUDGED, "annotators": 4}, TEXT, CATEGORIES)
+    assert rationale.share(rationale.evidence[0]) == 0.5  # 2 of 4
+    assert parse_rationale(dump_rationale(rationale)) == rationale
+    unknown = parse_rationale(JUDGED)  # how many judged is not known: the span counts whole
+    assert unknown.share(unknown.evidence[0]) == 1.0
+    assert unknown.share(unknown.judgements[0].evidence[0]) == 1.0
+
+
 def _judged(**changes) -> dict:
     judgement = {**JUDGED["judgements"][0], **changes}
     return {**JUDGED, "judgements": [judgement]}
@@ -70,6 +79,8 @@ def _judged(**changes) -> dict:
             ),
             "overlap",
         ),
+        ({**JUDGED, "annotators": 1}, "marked by 2 annotators, more than the 1 who judged"),
+        ({**JUDGED, "annotators": 0}, "annotators"),
         ({**JUDGED, "verdict": "bad"}, "verdict"),
         (["a", "list"], "not list"),
     ],

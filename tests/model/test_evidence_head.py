@@ -179,6 +179,22 @@ def test_every_evaluation_measures_the_evidence_against_the_annotators_spans(evi
     assert "character F1 <b>1.000</b>" in examples_html([], right)
 
 
+def test_the_gold_is_what_at_least_half_of_the_annotators_marked(evidence_model):
+    def agreement(rain_marked_by: int) -> float:
+        spans = [
+            {"start": 2, "end": 6, "type": "hate", "annotators": 2},
+            {"start": 7, "end": 11, "type": "spam", "annotators": rain_marked_by},
+        ]
+        rows = pd.DataFrame(
+            {"text": ["I hate rain"], "rationale": [{"annotators": 4, "evidence": spans}]}
+        )
+        scores = evidence_model.predict_scores(rows["text"].tolist())
+        return evidence_agreement(evidence_model, rows, scores)["f1"]
+
+    assert agreement(rain_marked_by=1) == 1.0  # "hate" alone, as the model marks it
+    assert abs(agreement(rain_marked_by=2) - 2 * 4 / (4 + 8)) < 1e-9
+
+
 def test_a_model_without_a_head_says_so(reference):
     assert not reference.has_evidence_head
     with pytest.raises(ModpipeError, match="no evidence head"):
