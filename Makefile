@@ -36,10 +36,12 @@ LABEL_STUDIO_INSTALLED := $(LABEL_STUDIO_VENV)/.installed-$(LABEL_STUDIO_VERSION
 
 labelstudio: $(LABEL_STUDIO_INSTALLED)
 
+# sentry-sdk 3 refuses an option that label-studio 1.23 passes it at start-up (send_default_pii).
 $(LABEL_STUDIO_INSTALLED):
 	test -x $(LABEL_STUDIO_VENV)/bin/python || python3 -m venv $(LABEL_STUDIO_VENV)
 	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet label-studio==$(LABEL_STUDIO_VERSION)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet label-studio==$(LABEL_STUDIO_VERSION) \
+		"sentry-sdk<3"
 	rm -rf $(LABEL_STUDIO_VENV)/template
 	LABEL_STUDIO_BASE_DATA_DIR=$(CURDIR)/$(LABEL_STUDIO_VENV)/template LATEST_VERSION_CHECK=false \
 		COLLECT_ANALYTICS=false $(LABEL_STUDIO_VENV)/bin/label-studio version > /dev/null
