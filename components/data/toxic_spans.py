@@ -182,7 +182,10 @@ def _toxic_spans_shares(annotations: pd.DataFrame, spans: pd.DataFrame) -> pd.Da
     votes.insert(0, "toxic", has_span | all_toxic)
     judged_types = has_span | not_toxic
     counted = pd.DataFrame(
-        {"toxic": judged_types | all_toxic, **dict.fromkeys(TOXIC_SPANS_TYPES, judged_types)},
+        {
+            "toxic": _judged(annotations, spans).to_numpy(),
+            **dict.fromkeys(TOXIC_SPANS_TYPES, judged_types),
+        },
         index=annotations.index,
     )
     return votes.astype(float).where(counted).groupby(annotations["comment_id"]).mean()
