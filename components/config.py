@@ -65,7 +65,7 @@ class AugmentConfig(Section):
 
 
 class TrainConfig(Section):
-    base_model: str = DEFAULT_BASE_MODEL  # "tiny-random-bert", a local folder or a cached HF id
+    base_model: str = DEFAULT_BASE_MODEL  # or a local folder, or a hub id (org/name[@revision])
     max_length: int = Field(128, ge=8, le=512)
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)

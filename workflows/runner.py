@@ -110,7 +110,7 @@ def _preflight(config: PipelineConfig) -> None:
     """Fail in a second, not after the data stages, on a base model that cannot load or a
     mixture whose sources do not fit together."""
     from components.data.source import check_mixture
-    from components.model.modeling import resolve_base_model
+    from components.model.base_model import resolve_base_model
 
     resolve_base_model(config.train.base_model)
     resolve_base_model(config.baseline.encoder)

@@ -11,10 +11,11 @@ import pandas as pd
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import Taxonomy
 from components.errors import ModpipeError
+from components.model.base_model import resolve_base_model
 from components.model.metrics import label_matrix
-from components.model.modeling import DEFAULT_BASE_MODEL, resolve_base_model
 
 DEFAULT_ENCODER = DEFAULT_BASE_MODEL  # the bundled offline all-MiniLM-L6-v2
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained with this length (sentence_bert_config.json)
@@ -28,11 +29,8 @@ TEMPERATURE = 0.05
 
 
 class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings from a local folder or a cached hub id.
-
-    Nothing is downloaded: ``all-MiniLM-L6-v2`` is the bundled copy, anything else must be a
-    model folder or already be in the local Hugging Face cache.
-    """
+    """Mean-pooled, L2-normalised sentence embeddings from the bundled MiniLM, a local folder
+    or a hub id (components.model.base_model)."""
 
     def __init__(self, name_or_path: str = DEFAULT_ENCODER, batch_size: int = 64):
         source = resolve_base_model(name_or_path)
@@ -40,10 +38,7 @@ class SentenceEncoder:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             self.model = AutoModel.from_pretrained(source, local_files_only=True).eval()
         except (OSError, ValueError) as err:
-            raise ModpipeError(
-                f"cannot load the encoder {name_or_path!r} offline: give a local model folder "
-                f"or a hub id already in the Hugging Face cache ({err})"
-            ) from None
+            raise ModpipeError(f"cannot load the encoder {name_or_path!r}: {err}") from None
         self.batch_size = batch_size
 
     @torch.inference_mode()

