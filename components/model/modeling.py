@@ -2,9 +2,10 @@
 
 A saved model is a folder holding the transformers weights and config, the tokenizer, and
 ``moderation.json`` (:data:`MODEL_CARD`): the categories, their decision thresholds, the base
-model it was fine-tuned from, the token length it was trained with and the text normalisation
-it applies. A saved model is loaded from local files; its base encoder, for training, comes
-from components.model.base_model.
+model it was fine-tuned from, the token length it was trained with, the text normalisation it
+applies and how its head reads the encoder (``pooling``: the first token, as transformers'
+sequence classifiers do, or the mean, components.model.mean_pooling). A saved model is loaded
+from local files; its base encoder, for training, comes from components.model.base_model.
 
 Every text is normalised first (components.model.normalize), in training and in scoring alike.
 A text longer than the window (``max_length`` tokens) is scored whole: cut into windows that
@@ -34,16 +35,19 @@ from transformers import (
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
+    BertModel,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     set_seed,
 )
 
+from components.config import Pooling
 from components.data.canonical import Category, Taxonomy
 from components.errors import ModpipeError
 from components.model.base_model import TINY_BASE_MODEL, minilm_path, resolve_base_model
 from components.model.evidence_head import EvidenceHead, character_scores
 from components.model.evidence_lexicon import EvidenceLexicon
+from components.model.mean_pooling import MeanPooledClassifier, mean_pooled
 from components.model.normalize import NORMALIZATION, normalize
 
 if TYPE_CHECKING:
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 
 MODEL_CARD = "moderation.json"
 PROBLEM_TYPE = "multi_label_classification"
+Classifier = PreTrainedModel | MeanPooledClassifier
 Backend = Literal["torch", "onnx"]
 BACKENDS = ("torch", "onnx")
 # Small enough to train in a second on a CPU. BERT's usual 0.02 init often leaves a model
@@ -75,8 +80,8 @@ def _label_maps(taxonomy: Taxonomy) -> dict:
 
 
 def build_classifier(
-    base_model: str, taxonomy: Taxonomy, seed: int
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    base_model: str, taxonomy: Taxonomy, seed: int, pooling: Pooling = "first_token"
+) -> tuple[Classifier, PreTrainedTokenizerBase]:
     """A fresh multi-label head on the base encoder; ``seed`` fixes the head's initial weights."""
     reference = resolve_base_model(base_model)
     set_seed(seed)
@@ -88,9 +93,17 @@ def build_classifier(
             **_TINY_BERT,
             **_label_maps(taxonomy),
         )
+        if pooling == "mean":
+            return MeanPooledClassifier(BertModel(config, add_pooling_layer=False)), tokenizer
         return BertForSequenceClassification(config), tokenizer
-    model = AutoModelForSequenceClassification.from_pretrained(reference, **_label_maps(taxonomy))
+    model = _load_classifier(reference, pooling, **_label_maps(taxonomy))
     return model, AutoTokenizer.from_pretrained(reference)
+
+
+def _load_classifier(reference: str | Path, pooling: Pooling, **config) -> Classifier:
+    if pooling == "mean":
+        return MeanPooledClassifier.from_pretrained(reference, **config)
+    return AutoModelForSequenceClassification.from_pretrained(reference, **config)
 
 
 class ModelCard(BaseModel):
@@ -100,6 +113,7 @@ class ModelCard(BaseModel):
     max_length: int = Field(gt=0)
     normalization: str | None = None  # None: a model saved before texts were normalised
     evidence_head: bool = False
+    pooling: Pooling = "first_token"
 
     @model_validator(mode="after")
     def _a_threshold_per_category(self) -> ModelCard:
@@ -147,12 +161,6 @@ def read_model_card(directory: Path) -> ModelCard:
         raise ModpipeError(f"{card_path}: {err.errors()[0]['msg']}") from None
 
 
-def mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """[windows, dim]: each window's token vectors averaged, its padding left out."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-
-
 class ModerationModel:
     """A fine-tuned classifier with its tokenizer, categories and decision thresholds.
 
@@ -163,7 +171,7 @@ class ModerationModel:
 
     def __init__(
         self,
-        model: PreTrainedModel | None,
+        model: Classifier | None,
         tokenizer: PreTrainedTokenizerBase,
         taxonomy: Taxonomy,
         base_model: str,
@@ -216,7 +224,7 @@ class ModerationModel:
                     f"{directory}: the ONNX export lacks the evidence head; re-package"
                 )
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(directory)
+            model = _load_classifier(directory, card.pooling)
             model.to(device or _default_device())
             if card.evidence_head:
                 head = EvidenceHead.load(directory, model.config.hidden_size, len(card.categories))
@@ -272,6 +280,7 @@ class ModerationModel:
             max_length=self.max_length,
             normalization=self.normalization,
             evidence_head=self.evidence_head is not None,
+            pooling="mean" if isinstance(self.model, MeanPooledClassifier) else "first_token",
         )
         if self.evidence_head is not None:
             self.evidence_head.save(directory)

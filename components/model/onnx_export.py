@@ -22,8 +22,9 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.transformers.optimizer import optimize_model
 
 from components.errors import ModpipeError
+from components.model.mean_pooling import MeanPooledClassifier, mean_pooled
 from components.model.metrics import compute_metrics
-from components.model.modeling import ModerationModel, mean_pooled
+from components.model.modeling import ModerationModel
 from components.model.onnx_runtime import (
     EVIDENCE_OUTPUT,
     FP32_FILE,
@@ -50,12 +51,15 @@ class _WindowGraph(torch.nn.Module):
         super().__init__()
         self.model = model
         self.evidence_head = evidence_head
+        self.mean_pooled = isinstance(model, MeanPooledClassifier)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        pooling = {"pooling_mask": attention_mask} if self.mean_pooled else {}
         output = self.model(
             input_ids=input_ids,
             attention_mask=_additive_mask(attention_mask),
             output_hidden_states=True,
+            **pooling,
         )
         hidden = output.hidden_states[-1]
         outputs = (output.logits, mean_pooled(hidden, attention_mask))

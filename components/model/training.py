@@ -144,7 +144,9 @@ class _Trainer:
         self.progress_bar = progress_bar and self.replica.is_main
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
 
-        module, self.tokenizer = build_classifier(config.base_model, taxonomy, config.seed)
+        module, self.tokenizer = build_classifier(
+            config.base_model, taxonomy, config.seed, config.pooling
+        )
         head, lexicon, self.evidence = None, None, None
         if config.evidence_head:
             head = EvidenceHead(module.config.hidden_size, len(taxonomy.names))

@@ -34,10 +34,11 @@ LONG = " ".join(f"word{i} and some more words in a very long text" for i in rang
 TEXTS = ["", "you are an idiot", "Have a lovely day!", "ünïcödé 🙂 tëxt", LONG, "ok"]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+@pytest.fixture(scope="module", params=["first_token", "mean"])
+def model_dir(tmp_path_factory, request):
+    """The tiny model, its head reading the first token or the mean of the tokens."""
     directory = tmp_path_factory.mktemp("onnx") / "model"
-    model = tiny_model()
+    model = tiny_model(request.param)
     model.save(directory)
     export_onnx(model, directory)
     return directory

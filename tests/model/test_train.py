@@ -22,6 +22,7 @@ from components.model.modeling import (
     TINY_BASE_MODEL,
     ModerationModel,
     build_classifier,
+    read_model_card,
 )
 from components.model.train_command import main
 from components.model.training import (
@@ -132,13 +133,14 @@ def saved_digest(directory: Path) -> str:
 
 
 @pytest.mark.slow
-def test_training_learns_a_trivially_separable_signal(tmp_path):
+@pytest.mark.parametrize("pooling", ["first_token", "mean"])
+def test_training_learns_a_trivially_separable_signal(tmp_path, pooling):
     train, validation = synthetic_frame(240, seed=1), synthetic_frame(80, seed=2)
     result = train_model(
         train,
         validation,
         TAXONOMY,
-        tiny_config(epochs=4, patience=4),
+        tiny_config(epochs=4, patience=4, pooling=pooling),
         tmp_path / "model",
         progress=False,
     )
@@ -264,8 +266,9 @@ def test_a_checkpoint_from_another_config_is_ignored(tmp_path, small_split, monk
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split):
-    paths = write_inputs(tmp_path, *small_split, tiny_config(epochs=2))
+@pytest.mark.parametrize("pooling", ["first_token", "mean"])  # mean: no unused pooler for DDP
+def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split, pooling):
+    paths = write_inputs(tmp_path, *small_split, tiny_config(epochs=2, pooling=pooling))
     digests, result_file = tmp_path / "digests", tmp_path / "result.json"
     digests.mkdir()
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -285,8 +288,9 @@ def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split
     assert (tmp_path / "model" / MODEL_CARD).is_file()
 
 
-def test_a_saved_model_loads_back_with_the_same_scores(tmp_path):
-    network, tokenizer = build_classifier(TINY_BASE_MODEL, TAXONOMY, seed=3)
+@pytest.mark.parametrize("pooling", ["first_token", "mean"])
+def test_a_saved_model_loads_back_with_the_same_scores(tmp_path, pooling):
+    network, tokenizer = build_classifier(TINY_BASE_MODEL, TAXONOMY, seed=3, pooling=pooling)
     model = ModerationModel(network, tokenizer, TAXONOMY, TINY_BASE_MODEL, max_length=16)
     texts = ["I love tea", "I hate mondays" + SPAM_TAIL, "rain", "I love tea and jazz and coffee"]
     scores = model.predict_scores(texts, batch_size=2)
@@ -300,15 +304,20 @@ def test_a_saved_model_loads_back_with_the_same_scores(tmp_path):
     assert loaded.categories == ["hate", "spam"]
     assert loaded.thresholds == {"hate": 0.5, "spam": 0.4}
     assert loaded.model.config.problem_type == "multi_label_classification"
+    assert read_model_card(tmp_path / "model").pooling == pooling
     with pytest.raises(ModpipeError, match="not a saved moderation model"):
         ModerationModel.load(tmp_path)
 
 
-def test_the_default_minilm_builds_a_multi_label_head_offline(monkeypatch):
+@pytest.mark.parametrize("pooling", ["first_token", "mean"])
+def test_the_default_minilm_builds_a_multi_label_head_offline(monkeypatch, pooling):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    network, _ = build_classifier(DEFAULT_BASE_MODEL, TAXONOMY, seed=0)
+    network, _ = build_classifier(DEFAULT_BASE_MODEL, TAXONOMY, seed=0, pooling=pooling)
     assert network.config.id2label == {0: "hate", 1: "spam"}
     assert network.config.problem_type == "multi_label_classification"
+    # Mean pooling drops the first-token pooler: DDP refuses parameters without gradients.
+    pooler = {name for name, _ in network.named_parameters() if "pooler" in name}
+    assert bool(pooler) == (pooling == "first_token")
 
 
 def test_the_cli_reports_config_typos(tmp_path, small_split, capsys):
