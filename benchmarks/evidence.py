@@ -12,14 +12,15 @@ SemEval splits (released with the ACL 2022 paper), with the union of their annot
 toxic evidence (the rule the train split's gold follows: BENCHMARKS.md); a post whose text, cased
 and punctuated aside, is a trial or test post's is left out. Each figure is given at the
 character threshold chosen on trial and at the service's fixed cut-off
-(components.model.evidence.CUTOFF).
+(components.model.evidence.CUTOFF). ``--pooling mean``: the category head reads the mean of the
+token vectors (components.model.mean_pooling) instead of the first token.
 
 Predicted offsets: the characters whose toxic evidence score reaches the threshold, with
 whitespace between two of them filled in (a gold span of several words holds its spaces; no
 token covers them). Scoring: per post, F1 of predicted against gold character offsets (1 when
 both are empty, 0 when only one is), averaged over posts.
 
-    .venv/bin/python benchmarks/evidence.py [--epochs 1] [--more-posts] [--limit N]
+    .venv/bin/python benchmarks/evidence.py [--epochs 1] [--more-posts] [--pooling mean] [--limit N]
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--evidence-weight", type=float, default=1.0)
+    parser.add_argument("--pooling", choices=["first_token", "mean"], default="first_token")
     parser.add_argument(
         "--more-posts",
         action="store_true",
@@ -202,6 +204,7 @@ def main() -> None:
         learning_rate=args.learning_rate,
         evidence_head=True,
         evidence_weight=args.evidence_weight,
+        pooling=args.pooling,
     )
     work = Path(tempfile.mkdtemp(prefix="evidence-benchmark-"))
     results = {
@@ -226,7 +229,8 @@ def main() -> None:
             **classification(model, parts["test"]),
         }
         print(json.dumps(results["without_head"], indent=2), flush=True)
-    path = RESULTS / ("evidence-more-posts.json" if args.more_posts else "evidence.json")
+    name = "evidence" + ("-more-posts" if args.more_posts else "") + f"-{args.pooling}"
+    path = RESULTS / f"{name.replace('-first_token', '')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"written to {path}")
