@@ -1,4 +1,4 @@
-"""What soft labels and augmentation change, one at a time, on a smaller starter mixture.
+"""What soft labels, augmentation and pooling change, one at a time, on a smaller starter mixture.
 
 The seed corpus and the three datasets that carry annotator shares (Davidson, Toxic Spans,
 ConvAbuse), each capped, plus bias-madlibs for evaluation; one split, one epoch per model, every
@@ -7,9 +7,12 @@ identity-term bias at them):
 - hard labels, no augmentation (the reference);
 - ``train.soft_labels: soft`` (annotators' shares as targets);
 - ``train.soft_labels: agreement`` (rows weighted by their agreement);
-- hard labels with the starter preset's augmentation.
+- hard labels with the starter preset's augmentation;
+- the preset's own training settings with the category head reading the encoder's first token,
+  and with it reading the mean of the token vectors (``train.pooling``).
 
-    MODPIPE_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/ablation.py [--rows 2000]
+    MODPIPE_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/ablation.py [--rows 2000] \\
+        [--variant NAME ...] [--seed 13]
 """
 
 import argparse
@@ -34,6 +37,8 @@ def variants(config) -> dict[str, dict]:
         "soft labels": {"soft_labels": "soft", "augment": AugmentConfig()},
         "agreement weights": {"soft_labels": "agreement", "augment": AugmentConfig()},
         "augmentation": {"soft_labels": "off", "augment": config.train.augment},
+        "first-token pooling": {"pooling": "first_token"},
+        "mean pooling": {"pooling": "mean"},
     }
 
 
@@ -73,13 +78,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000, help="per source")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--variant", action="append", help="only these (repeatable)")
+    parser.add_argument("--seed", type=int, help="train.seed (default: the preset's)")
     args = parser.parse_args()
     sources = {name: args.rows for name in ("seed", *ANNOTATED, "bias-madlibs")}
     config, work, _, card, frame = starter_mixture("ablation-benchmark-", sources)
     parts = split_frames(frame)
     print({name: len(part) for name, part in parts.items()}, flush=True)
     results = {}
-    for name, changes in variants(config).items():
+    chosen = {n: c for n, c in variants(config).items() if not args.variant or n in args.variant}
+    seed = {"seed": args.seed} if args.seed is not None else {}
+    for name, changes in chosen.items():
+        changes = {**changes, **seed}
         varied = config.model_copy(update={"train": config.train.model_copy(update=changes)})
         folder = work / name.replace(" ", "-")
         predict, seconds = encoder_scorer(varied, parts, card, folder, args.epochs)
