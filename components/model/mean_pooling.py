@@ -8,8 +8,8 @@ by its first token; at 2,000 rows a source and one epoch, 0.80 against 0.73 (BEN
 "Model quality"). ``train.pooling`` picks the reading; a saved model's card records it.
 
 The module keeps the interface the rest of the code uses of a transformers classifier:
-``config``, ``forward(...)`` returning ``logits`` and ``hidden_states``, ``save_pretrained``,
-and ``set_attn_implementation`` for the ONNX export.
+``config``, ``device``, ``forward(...)`` returning ``logits`` and ``hidden_states``,
+``save_pretrained``, and ``set_attn_implementation`` for the ONNX export.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ class MeanPooledClassifier(torch.nn.Module):
     @property
     def config(self) -> PretrainedConfig:
         return self.encoder.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.device
 
     def forward(
         self,

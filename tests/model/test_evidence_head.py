@@ -78,6 +78,20 @@ def test_the_head_learns_where_the_evidence_is_and_is_saved_with_its_flag(
     assert scores[1] == scores[6] == 0.0  # the spaces between tokens
 
 
+def test_a_mean_pooled_model_loads_back_with_its_head(tmp_path):
+    train, validation = with_spans(synthetic_frame(96, seed=1)), synthetic_frame(32, seed=2)
+    config = tiny_config(evidence_head=True, pooling="mean")
+    result = train_model(train, validation, TAXONOMY, config, tmp_path / "m", progress=False)
+
+    loaded = ModerationModel.load(result.model_dir, device="cpu")
+
+    assert (
+        loaded.has_evidence_head
+        and json.loads((tmp_path / "m" / MODEL_CARD).read_text())["pooling"] == "mean"
+    )
+    assert loaded.evidence_scores(["I hate rain"])[0].shape == (len("I hate rain"), 2)
+
+
 def test_scores_have_a_row_per_character_of_the_original_text(evidence_model):
     texts = ["I love tea click here to win", "", "I hate dogs"]
     scores = evidence_model.evidence_scores(texts, batch_size=2)
