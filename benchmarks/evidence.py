@@ -33,11 +33,12 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
-from components.config import TrainConfig
+from components.config import Pooling, TrainConfig
 from components.data.canonical import Taxonomy
 from components.data.toxic_spans import import_toxic_spans
 from components.model.evidence import CUTOFF
@@ -179,7 +180,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--evidence-weight", type=float, default=1.0)
-    parser.add_argument("--pooling", choices=["first_token", "mean"], default="first_token")
+    parser.add_argument("--pooling", choices=get_args(Pooling), default="first_token")
     parser.add_argument(
         "--more-posts",
         action="store_true",
@@ -229,8 +230,9 @@ def main() -> None:
             **classification(model, parts["test"]),
         }
         print(json.dumps(results["without_head"], indent=2), flush=True)
-    name = "evidence" + ("-more-posts" if args.more_posts else "") + f"-{args.pooling}"
-    path = RESULTS / f"{name.replace('-first_token', '')}.json"
+    more = "-more-posts" if args.more_posts else ""
+    pooling = "-mean" if args.pooling == "mean" else ""
+    path = RESULTS / f"evidence{more}{pooling}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"written to {path}")
