@@ -9,7 +9,9 @@ identity-term bias at them):
 - ``train.soft_labels: agreement`` (rows weighted by their agreement);
 - hard labels with the starter preset's augmentation;
 - the preset's own training settings with the category head reading the encoder's first token,
-  and with it reading the mean of the token vectors (``train.pooling``).
+  and with it reading the mean of the token vectors (``train.pooling``);
+- the preset's own settings with positives not up-weighted (``train.class_weighting: none``),
+  and with their weight capped at 3 instead of 20 (``train.max_pos_weight``).
 
     MODPIPE_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/ablation.py [--rows 2000] \\
         [--variant NAME ...] [--seed 13]
@@ -39,6 +41,8 @@ def variants(config) -> dict[str, dict]:
         "augmentation": {"soft_labels": "off", "augment": config.train.augment},
         "first-token pooling": {"pooling": "first_token"},
         "mean pooling": {"pooling": "mean"},
+        "no class weighting": {"class_weighting": "none"},
+        "positive weight at most 3": {"max_pos_weight": 3.0},
     }
 
 
