@@ -231,7 +231,7 @@ def main() -> None:
         }
         print(json.dumps(results["without_head"], indent=2), flush=True)
     more = "-more-posts" if args.more_posts else ""
-    pooling = "-mean" if args.pooling == "mean" else ""
+    pooling = "" if args.pooling == "first_token" else f"-{args.pooling}"  # the default unnamed
     path = RESULTS / f"evidence{more}{pooling}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
