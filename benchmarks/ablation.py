@@ -11,7 +11,9 @@ identity-term bias at them):
 - the preset's own training settings with the category head reading the encoder's first token,
   and with it reading the mean of the token vectors (``train.pooling``);
 - the preset's own settings with positives not up-weighted (``train.class_weighting: none``),
-  and with their weight capped at 3 instead of 20 (``train.max_pos_weight``).
+  and with their weight capped at 3 instead of 20 (``train.max_pos_weight``);
+- the preset's own settings with counterfactual logit pairing at three weights
+  (``train.counterfactual_pairing``).
 
     MODPIPE_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/ablation.py [--rows 2000] \\
         [--variant NAME ...] [--seed 13]
@@ -43,6 +45,9 @@ def variants(config) -> dict[str, dict]:
         "mean pooling": {"pooling": "mean"},
         "no class weighting": {"class_weighting": "none"},
         "positive weight at most 3": {"max_pos_weight": 3.0},
+        "counterfactual pairing 1": {"counterfactual_pairing": 1.0},
+        "counterfactual pairing 0.3": {"counterfactual_pairing": 0.3},
+        "counterfactual pairing 3": {"counterfactual_pairing": 3.0},
     }
 
 

@@ -11,6 +11,10 @@ for a plural). Words that mostly mean something else ("straight", "old") are lef
 colours stay, as "black" and "white" are among the groups scraped abuse names most. A copy keeps
 its row's labels, annotator shares and agreement; its evidence spans are dropped, as the swap
 moves their offsets.
+
+Swaps among groups cannot teach that naming a group is not itself a sign of hate, as every group
+reads alike; a neutral copy names none ("He is white." -> "He is local."), for training to pair a
+benign text's scores with (components.model.training, counterfactual logit pairing).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ GROUPS: tuple[tuple[tuple[str, str], ...], ...] = (
 )
 # fmt: on
 SOURCE = "augment:identity_swap"
+# A word in each form that names no group and reads as adjective and noun ("a local", "locals").
+NEUTRAL = ("local", "locals")
 # Each word's place: (kind, form), to draw its swap from.
 PLACES = {
     word: (kind, form)
@@ -74,6 +80,14 @@ def swap_identities(text: str, rng: random.Random) -> str:
     for word in TERM.findall(text):
         swaps.setdefault(word.lower(), _swap_for(word.lower(), rng))
     return TERM.sub(lambda m: _cased_like(m.group(0), swaps[m.group(0).lower()]), text)
+
+
+def neutralise_identities(text: str) -> str | None:
+    """``text`` with each identity term it names replaced by a neutral word of the same form, in
+    its casing; None where it names none."""
+    if not TERM.search(text):
+        return None
+    return TERM.sub(lambda m: _cased_like(m.group(0), NEUTRAL[PLACES[m.group(0).lower()][1]]), text)
 
 
 def identity_swapped_copies(

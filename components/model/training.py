@@ -11,7 +11,9 @@ window. ``config.augment`` adds synthetic rows to the train split (components.da
 ``config.soft_labels`` trains on annotators' shares or weights rows by their agreement,
 ``config.source_weights`` weighs each named source's rows in the loss, and
 ``config.evidence_head`` trains a token-level evidence head alongside on the rows' rationale
-spans (components.model.evidence_head: rows without spans add no token loss).
+spans (components.model.evidence_head: rows without spans add no token loss), and
+``config.counterfactual_pairing`` pulls the known-negative logits of rows naming an identity group
+to those of their neutral copies.
 
 Checkpoints (``checkpoint_dir``, components.model.checkpoints) are written every
 ``checkpoint_every_steps`` optimizer steps and at every epoch end. A rerun with the same
@@ -47,6 +49,7 @@ from transformers import get_linear_schedule_with_warmup, set_seed
 
 from components.config import TrainConfig
 from components.data.canonical import Taxonomy
+from components.data.identity_swap import neutralise_identities
 from components.model.checkpoints import (
     Checkpoints,
     Progress,
@@ -98,6 +101,14 @@ def masked_bce_loss(
     return losses.sum() / mask.sum().clamp(min=1e-6)
 
 
+def paired_logit_gap(
+    logits: torch.Tensor, copies: torch.Tensor, pairs: torch.Tensor
+) -> torch.Tensor:
+    """Mean absolute gap between the rows' logits and their copies' where ``pairs`` is 1."""
+    gaps = (logits - copies).abs() * pairs
+    return gaps.sum() / pairs.sum().clamp(min=1.0)
+
+
 def macro_pr_auc(targets: np.ndarray, known: np.ndarray, scores: np.ndarray) -> float | None:
     """Mean average precision over the categories whose known labels hold both classes."""
     per_category = []
@@ -141,6 +152,9 @@ class _Trainer:
             train, taxonomy, "train", config.soft_labels, config.source_weights
         )
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
+        self.neutral_texts = [None] * len(self.train_data.texts)
+        if config.counterfactual_pairing:
+            self.neutral_texts = [neutralise_identities(t) for t in self.train_data.texts]
         self.progress_bar = progress_bar and self.replica.is_main
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
 
@@ -270,17 +284,24 @@ class _Trainer:
     def _step(self, batch: list[int]) -> float:
         device = self.replica.device
         texts = [self.train_data.texts[i] for i in batch]
-        inputs = self.classifier.encode(texts, offsets=self.evidence is not None)
+        # Neutral copies ride in the same forward pass, after the batch's own rows.
+        paired = [i for i in batch if self.neutral_texts[i] is not None]
+        copies = [self.neutral_texts[i] for i in paired]
+        inputs = self.classifier.encode(texts + copies, offsets=self.evidence is not None)
         offsets = inputs.pop("offset_mapping", None)
         inputs = inputs.to(device)
         targets = torch.from_numpy(self.train_data.targets[batch]).to(device)
         known = torch.from_numpy(self.train_data.known[batch]).to(device)
         weights = torch.from_numpy(self.train_data.weights[batch]).to(device)
         output = self.model(**inputs)
-        loss = masked_bce_loss(output.logits, targets, known, self.pos_weight, weights)
+        logits = output.logits[: len(batch)]
+        loss = masked_bce_loss(logits, targets, known, self.pos_weight, weights)
+        if copies:
+            gap = self._pairing_gap(batch, paired, logits, output.logits[len(batch) :])
+            loss = loss + self.config.counterfactual_pairing * gap
         if self.evidence is not None:
             loss = loss + self.config.evidence_weight * self._evidence_loss(
-                output.evidence, batch, offsets
+                output.evidence[: len(batch)], batch, offsets[: len(batch)]
             )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
@@ -288,6 +309,14 @@ class _Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
+
+    def _pairing_gap(self, batch, paired, logits, copy_logits) -> torch.Tensor:
+        """The gap between the ``paired`` rows' logits and their neutral copies', counted where
+        a row's label is a known 0: a violation may hinge on the group it names."""
+        data, device = self.train_data, logits.device
+        pairs = torch.from_numpy(data.known[paired] * (data.targets[paired] == 0)).to(device)
+        rows = torch.tensor([batch.index(i) for i in paired], device=device)
+        return paired_logit_gap(logits[rows], copy_logits, pairs)
 
     def _evidence_loss(self, logits: torch.Tensor, batch: list[int], offsets) -> torch.Tensor:
         """Masked BCE over the tokens and categories the rows' spans cover (evidence_head.py)."""

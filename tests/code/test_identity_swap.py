@@ -1,6 +1,6 @@
 """Counterfactual identity copies: a group is swapped for another of its kind and form, in its
 casing, whole words only; each row naming a group is copied as configured, labels and annotator
-shares kept, evidence dropped; only the training split is read."""
+shares kept, evidence dropped; only the training split is read. A neutral copy names no group."""
 
 import random
 
@@ -9,7 +9,13 @@ import pandas as pd
 from components.config import AugmentConfig
 from components.data.augment import augment_training, augmentation_counts
 from components.data.canonical import frame_from_records
-from components.data.identity_swap import GROUPS, PLACES, TERM, swap_identities
+from components.data.identity_swap import (
+    GROUPS,
+    PLACES,
+    TERM,
+    neutralise_identities,
+    swap_identities,
+)
 
 CATEGORIES = ["hate", "offensive", "spam"]
 RELIGIONS = {word for term in GROUPS[0] for word in term}
@@ -50,6 +56,16 @@ def test_every_mention_of_a_term_takes_the_same_swap_in_its_casing():
         assert first.lower() == second.lower() == third.lower() != "gay"
         assert first[0].isupper() and first[1:].islower()
         assert second.isupper() and third.islower()
+
+
+def test_a_neutral_copy_names_no_group_in_the_same_form_and_casing():
+    assert neutralise_identities("He is white.") == "He is local."
+    assert neutralise_identities("Gay people and MUSLIMS, women too") == (
+        "Local people and LOCALS, locals too"
+    )
+    text = "Lucas is a friendly homosexual and his sister is jewish"
+    assert not TERM.search(neutralise_identities(text))
+    assert neutralise_identities("nobody named here") is None
 
 
 def test_only_whole_words_are_swapped():

@@ -30,6 +30,7 @@ from components.model.training import (
     WEIGHTS_DIGEST_DIR_ENV,
     TrainConfig,
     masked_bce_loss,
+    paired_logit_gap,
     train_model,
     weights_digest,
 )
@@ -367,3 +368,52 @@ def test_source_weights_refuse_a_source_the_split_lacks():
     frame = annotated_frame().assign(source="seed")
     with pytest.raises(ModpipeError, match="sources without rows: sede .*has: seed"):
         LabelledTexts.from_frame(frame, TAXONOMY, "train", source_weights={"sede": 2.0})
+
+
+def test_the_pairing_gap_counts_only_the_paired_logits():
+    logits = torch.tensor([[2.0, -1.0], [0.0, 3.0]])
+    copies = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    pairs = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert paired_logit_gap(logits, copies, pairs).item() == pytest.approx(2.0)  # (1 + 3) / 2
+    assert paired_logit_gap(logits, copies, torch.zeros(2, 2)).item() == 0.0
+
+
+def group_frame(rows: int, seed: int) -> pd.DataFrame:
+    """Hate names "white" nine times in ten, benign text one time in ten: the group's name
+    alone predicts hate, as in scraped abuse."""
+    rng = np.random.default_rng(seed)
+    hate = rng.random(rows) < 0.5
+    group = rng.random(rows) < np.where(hate, 0.9, 0.1)
+    texts = [
+        f"I {'hate' if h else 'love'} {'the white ' if g else ''}{rng.choice(NOUNS)}"
+        for h, g in zip(hate, group, strict=True)
+    ]
+    frame = synthetic_frame(rows, seed).assign(text=texts)
+    return frame.assign(label_hate=pd.array(hate.astype(int), dtype="Int8"))
+
+
+def hate_logits(model: ModerationModel, frame: str) -> np.ndarray:
+    return model.predict_logits([frame.format(noun) for noun in NOUNS])[:, 0]
+
+
+@pytest.mark.slow
+def test_counterfactual_pairing_stops_a_groups_name_raising_hate_in_benign_text(tmp_path):
+    train, validation = group_frame(240, seed=1), group_frame(80, seed=2)
+    gaps = {}
+    for weight in (0.0, 1.0):
+        config = tiny_config(epochs=4, patience=4, counterfactual_pairing=weight)
+        result = train_model(
+            train, validation, TAXONOMY, config, tmp_path / str(weight), None, False
+        )
+        model = ModerationModel.load(result.model_dir, device="cpu")
+        # Still learnt what hate is, where no group is named ...
+        assert (hate_logits(model, "I hate {}") > hate_logits(model, "I love {}") + 1.0).all()
+        # ... and how far naming the group in benign text moves it
+        named, neutral = (
+            hate_logits(model, "I love the white {}"),
+            hate_logits(model, "I love the local {}"),
+        )
+        gaps[weight] = float(np.mean(named - neutral))
+
+    assert gaps[0.0] > 0.5  # unpaired, the group's name alone raises hate
+    assert abs(gaps[1.0]) < 0.25 * gaps[0.0]
