@@ -91,7 +91,7 @@ class TrainConfig(Section):
     augment: AugmentConfig = AugmentConfig()
     # Counterfactual logit pairing (Garg et al. 2019), this much times the mean gap: where a row
     # names an identity group, each logit whose label is a known 0 is pulled to the one its
-    # neutral copy gets (components.data.identity_swap), so naming a group alone flags nothing.
+    # neutral copy gets (components.data.identity_swap): naming a group alone should flag nothing.
     counterfactual_pairing: float = Field(0.0, ge=0)
     # A token-level head trained on the rows' evidence spans (model/evidence_head.py).
     evidence_head: bool = False
