@@ -285,8 +285,8 @@ class _Trainer:
         device = self.replica.device
         texts = [self.train_data.texts[i] for i in batch]
         # Neutral copies ride in the same forward pass, after the batch's own rows.
-        paired = [i for i in batch if self.neutral_texts[i] is not None]
-        copies = [self.neutral_texts[i] for i in paired]
+        positions = [k for k, i in enumerate(batch) if self.neutral_texts[i] is not None]
+        copies = [self.neutral_texts[batch[k]] for k in positions]
         inputs = self.classifier.encode(texts + copies, offsets=self.evidence is not None)
         offsets = inputs.pop("offset_mapping", None)
         inputs = inputs.to(device)
@@ -297,7 +297,8 @@ class _Trainer:
         logits = output.logits[: len(batch)]
         loss = masked_bce_loss(logits, targets, known, self.pos_weight, weights)
         if copies:
-            gap = self._pairing_gap(batch, paired, logits, output.logits[len(batch) :])
+            paired = [batch[k] for k in positions]
+            gap = self._pairing_gap(paired, logits[positions], output.logits[len(batch) :])
             loss = loss + self.config.counterfactual_pairing * gap
         if self.evidence is not None:
             loss = loss + self.config.evidence_weight * self._evidence_loss(
@@ -310,13 +311,12 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
-    def _pairing_gap(self, batch, paired, logits, copy_logits) -> torch.Tensor:
+    def _pairing_gap(self, paired: list[int], logits, copy_logits) -> torch.Tensor:
         """The gap between the ``paired`` rows' logits and their neutral copies', counted where
         a row's label is a known 0: a violation may hinge on the group it names."""
-        data, device = self.train_data, logits.device
-        pairs = torch.from_numpy(data.known[paired] * (data.targets[paired] == 0)).to(device)
-        rows = torch.tensor([batch.index(i) for i in paired], device=device)
-        return paired_logit_gap(logits[rows], copy_logits, pairs)
+        data = self.train_data
+        pairs = torch.from_numpy(data.known[paired] * (data.targets[paired] == 0))
+        return paired_logit_gap(logits, copy_logits, pairs.to(logits.device))
 
     def _evidence_loss(self, logits: torch.Tensor, batch: list[int], offsets) -> torch.Tensor:
         """Masked BCE over the tokens and categories the rows' spans cover (evidence_head.py)."""
