@@ -85,9 +85,10 @@ def swap_identities(text: str, rng: random.Random) -> str:
 def neutralise_identities(text: str) -> str | None:
     """``text`` with each identity term it names replaced by a neutral word of the same form, in
     its casing; None where it names none."""
-    if not TERM.search(text):
-        return None
-    return TERM.sub(lambda m: _cased_like(m.group(0), NEUTRAL[PLACES[m.group(0).lower()][1]]), text)
+    neutral, named = TERM.subn(
+        lambda m: _cased_like(m.group(0), NEUTRAL[PLACES[m.group(0).lower()][1]]), text
+    )
+    return neutral if named else None
 
 
 def identity_swapped_copies(

@@ -152,9 +152,10 @@ class _Trainer:
             train, taxonomy, "train", config.soft_labels, config.source_weights
         )
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
-        self.neutral_texts = [None] * len(self.train_data.texts)
-        if config.counterfactual_pairing:
-            self.neutral_texts = [neutralise_identities(t) for t in self.train_data.texts]
+        self.neutral_texts = [
+            neutralise_identities(text) if config.counterfactual_pairing else None
+            for text in self.train_data.texts
+        ]
         self.progress_bar = progress_bar and self.replica.is_main
         self.stop_after_steps = int(os.environ.get(STOP_AFTER_STEPS_ENV, "0"))
 
