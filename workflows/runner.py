@@ -196,6 +196,22 @@ def run_local(config: PipelineConfig, config_path: Path | None = None, show=prin
         return _outcome(run_id, uri, time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def _steps_temporary_folder() -> Iterator[None]:
+    """Steps' temporary files in one folder, removed after the run: KFP writes each step's code
+    into a folder of its own under TMPDIR and never removes it."""
+    before = os.environ.get("TMPDIR")
+    with tempfile.TemporaryDirectory(prefix="modpipe-steps-") as folder:
+        os.environ["TMPDIR"] = folder
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("TMPDIR")
+            else:
+                os.environ["TMPDIR"] = before
+
+
 def run_pipeline_logged(pipeline, arguments: dict, log_path: Path, show):
     """Run it, KFP's output in the log; a failed step is a ModpipeError with the step's own
     one-line cause where it wrote one. Returns the pipeline's output task."""
@@ -203,7 +219,11 @@ def run_pipeline_logged(pipeline, arguments: dict, log_path: Path, show):
     os.environ[ERROR_FILE_ENV] = str(error_file)
     log = PipelineLog(log_path, show)
     try:
-        with contextlib.redirect_stdout(log), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(log),
+            warnings.catch_warnings(),
+            _steps_temporary_folder(),
+        ):
             # The local runner warns about every cluster-only setting (display names, images).
             warnings.filterwarnings("ignore", module="kfp")
             return pipeline(**arguments)

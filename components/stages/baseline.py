@@ -21,14 +21,14 @@ def baseline_stage(config: PipelineConfig, splits_dir: Path, report_path: Path) 
     ).fit(parts["train"])
     result = evaluate_scorer(baseline.predict_scores, parts, card, config.evaluate)
     kind = f"{config.baseline.shots}-shot" if config.baseline.shots else "zero-shot"
-    report_dir = Path(tempfile.mkdtemp(prefix="baseline-"))
-    write_report(
-        result["y_true"],
-        result["scores"],
-        card.names,
-        result["thresholds"],
-        result["metrics"],
-        report_dir,
-        f"{config.name}: {kind} embedding baseline (no fine-tuning)",
-    )
-    return log_evaluation(result, report_dir, report_path, prefix="baseline.")
+    with tempfile.TemporaryDirectory(prefix="baseline-") as report_dir:  # kept in MLflow
+        write_report(
+            result["y_true"],
+            result["scores"],
+            card.names,
+            result["thresholds"],
+            result["metrics"],
+            Path(report_dir),
+            f"{config.name}: {kind} embedding baseline (no fine-tuning)",
+        )
+        return log_evaluation(result, Path(report_dir), report_path, prefix="baseline.")

@@ -108,15 +108,15 @@ def evaluate_stage(
     if config.index.enabled:
         _index_known_violations(config, model, parts, Path(output_dir))
     (Path(output_dir) / METRICS_FILE).write_text(json.dumps(result["metrics"], indent=2), "utf-8")
-    report_dir = Path(tempfile.mkdtemp(prefix="evaluation-"))
-    write_report(
-        result["y_true"],
-        result["scores"],
-        model.categories,
-        result["thresholds"],
-        result["metrics"],
-        report_dir,
-        f"{config.name}: fine-tuned {model.base_model}",
-        examples=evidence_examples(model, parts["test"], result["scores"], model.thresholds),
-    )
-    return {**result, "flat": log_evaluation(result, report_dir, report_path)}
+    with tempfile.TemporaryDirectory(prefix="evaluation-") as report_dir:  # kept in MLflow
+        write_report(
+            result["y_true"],
+            result["scores"],
+            model.categories,
+            result["thresholds"],
+            result["metrics"],
+            Path(report_dir),
+            f"{config.name}: fine-tuned {model.base_model}",
+            examples=evidence_examples(model, parts["test"], result["scores"], model.thresholds),
+        )
+        return {**result, "flat": log_evaluation(result, Path(report_dir), report_path)}

@@ -36,37 +36,38 @@ def _torchrun(
     checkpoint_dir: Path,
 ) -> TrainResult:
     """Train with one DDP process per GPU, through torchrun and the training command line."""
-    work = Path(tempfile.mkdtemp(prefix="ddp-"))
-    card = DatasetCard(name="split", source="pipeline", categories=taxonomy.categories)
-    for name in ("train", "validation"):
-        write_dataset(work / name, card, parts[name])
-    (work / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    (work / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.model_dump(mode="json")))
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc_per_node={processes}",
-        "-m",
-        "components.model.train_command",
-        "--train",
-        str(work / "train"),
-        "--validation",
-        str(work / "validation"),
-        "--taxonomy",
-        str(work / "taxonomy.yaml"),
-        "--config",
-        str(work / "config.yaml"),
-        "--output",
-        str(output_dir),
-        "--checkpoint-dir",
-        str(checkpoint_dir),
-        "--result",
-        str(work / "result.json"),
-    ]
-    if subprocess.run(command).returncode != 0:
-        raise ModpipeError(f"distributed training ({processes} processes) failed; see its log")
-    return TrainResult.model_validate(json.loads((work / "result.json").read_text()))
+    with tempfile.TemporaryDirectory(prefix="ddp-") as scratch:  # the splits, copied for it
+        work = Path(scratch)
+        card = DatasetCard(name="split", source="pipeline", categories=taxonomy.categories)
+        for name in ("train", "validation"):
+            write_dataset(work / name, card, parts[name])
+        (work / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        (work / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy.model_dump(mode="json")))
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "components.model.train_command",
+            "--train",
+            str(work / "train"),
+            "--validation",
+            str(work / "validation"),
+            "--taxonomy",
+            str(work / "taxonomy.yaml"),
+            "--config",
+            str(work / "config.yaml"),
+            "--output",
+            str(output_dir),
+            "--checkpoint-dir",
+            str(checkpoint_dir),
+            "--result",
+            str(work / "result.json"),
+        ]
+        if subprocess.run(command).returncode != 0:
+            raise ModpipeError(f"distributed training ({processes} processes) failed; see its log")
+        return TrainResult.model_validate(json.loads((work / "result.json").read_text()))
 
 
 def _train(config: PipelineConfig, parts: dict, card, output_dir: Path, checkpoints: Path):

@@ -26,11 +26,12 @@ def _checks(config: PipelineConfig, dataset_dir: Path) -> list[tuple[str, Path, 
 
 def validate_stage(config: PipelineConfig, dataset_dir: Path, report_path: Path) -> None:
     """Write the one-page summary to ``report_path``, log the reports, fail on any failure."""
-    reports_dir = Path(tempfile.mkdtemp(prefix="validation-"))
     checks = _checks(config, Path(dataset_dir))
-    results = [validate_dataset(folder, reports_dir / name, s) for name, folder, s in checks]
-    Path(report_path).write_text(summary_html(results), encoding="utf-8")
-    mlflow.log_artifacts(str(reports_dir), "validation")
+    with tempfile.TemporaryDirectory(prefix="validation-") as scratch:  # kept in MLflow
+        reports_dir = Path(scratch)
+        results = [validate_dataset(folder, reports_dir / name, s) for name, folder, s in checks]
+        Path(report_path).write_text(summary_html(results), encoding="utf-8")
+        mlflow.log_artifacts(str(reports_dir), "validation")
     failed = [result for result in results if not result.success]
     mlflow.log_metrics(
         {
