@@ -73,6 +73,10 @@ class TrainConfig(Section):
     max_length: int = Field(128, ge=8, le=512)
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
+    # Each batch of texts of about one length (in shuffled groups of 50 batches, as
+    # transformers' Trainer does with group_by_length): less padding, so the starter trains in
+    # half the time, but catches fewer obfuscated positives (BENCHMARKS.md).
+    group_by_length: bool = False
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(5e-5, gt=0)
     weight_decay: float = Field(0.01, ge=0)

@@ -305,6 +305,11 @@ class ModerationModel:
             return_tensors="pt",
         )
 
+    def encode_lengths(self, texts: list[str]) -> list[int]:
+        """How many tokens :meth:`encode` gives each text, before padding."""
+        encoded = self.tokenizer(self.prepare(texts), truncation=True, max_length=self.max_length)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def windows(self, texts: list[str], offsets: bool = False) -> Windows:
         """Every text's windows of at most ``max_length`` tokens; a short text has one."""
         if not texts:

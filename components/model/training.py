@@ -17,7 +17,8 @@ to those of their neutral copies.
 
 Checkpoints (``checkpoint_dir``, components.model.checkpoints) are written every
 ``checkpoint_every_steps`` optimizer steps and at every epoch end. A rerun with the same
-fingerprint carries on where the checkpoint left off: batches are shuffled by (seed, epoch), so
+fingerprint carries on where the checkpoint left off: batches are shuffled by (seed, epoch)
+(``config.group_by_length`` groups them by length too, with less padding), so
 the batches already done are skipped and the result is the same as an uninterrupted run. A
 checkpoint with another fingerprint is ignored, with a message.
 
@@ -46,6 +47,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup, set_seed
+from transformers.trainer_pt_utils import DistributedLengthGroupedSampler
 
 from components.config import TrainConfig
 from components.data.canonical import Taxonomy
@@ -182,13 +184,7 @@ class _Trainer:
         # What the optimizer, DDP and checkpoints see: the classifier, with its head if any.
         self.module = module if head is None else WithEvidence(module, head)
         self.module.to(self.replica.device)
-        self.sampler = DistributedSampler(
-            range(len(self.train_data.texts)),
-            num_replicas=self.replica.world_size,
-            rank=self.replica.rank,
-            shuffle=True,
-            seed=config.seed,
-        )
+        self.sampler = self._sampler()
         self.steps_per_epoch = math.ceil(len(self.sampler) / config.batch_size)
         self.pos_weight = None
         if config.class_weighting == "balanced":
@@ -218,6 +214,17 @@ class _Trainer:
         self.best_weights = None
         self.steps_run = 0
         self.resumed_from = self._resume(saved) if saved else None
+
+    def _sampler(self) -> DistributedSampler:
+        """This replica's share of the train rows, shuffled by (seed, epoch)."""
+        replicas = {"num_replicas": self.replica.world_size, "rank": self.replica.rank}
+        rows = range(len(self.train_data.texts))
+        if not self.config.group_by_length:
+            return DistributedSampler(rows, shuffle=True, seed=self.config.seed, **replicas)
+        tokens = self.classifier.encode_lengths(self.train_data.texts)
+        return DistributedLengthGroupedSampler(
+            self.config.batch_size, lengths=tokens, seed=self.config.seed, **replicas
+        )
 
     def _replicated(self, module: torch.nn.Module) -> torch.nn.Module:
         """DDP around the module under torchrun (it syncs gradients); the module itself alone."""

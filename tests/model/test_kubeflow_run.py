@@ -92,12 +92,15 @@ def compiled(tmp_path_factory, tracking_server):
 
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory, object_store):
-    """A pod's view: an empty working directory, an empty $HOME, the store's endpoint and
-    credentials in the environment, nothing else of this checkout."""
+    """A pod's view: an empty working directory, an empty $HOME and temporary folder (a pod's
+    go with it), the store's endpoint and credentials in the environment, nothing else of this
+    checkout."""
     work, home = tmp_path_factory.mktemp("pod-work"), tmp_path_factory.mktemp("pod-home")
-    keep = {"PATH", "LANG", "TMPDIR", "HF_HUB_OFFLINE"}
+    temp = tmp_path_factory.mktemp("pod-temp")
+    keep = {"PATH", "LANG", "HF_HUB_OFFLINE"}
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(object_store.env, HOME=str(home), HF_HUB_OFFLINE="1", BENTOML_DO_NOT_TRACK="true")
+    env.update(object_store.env, HOME=str(home), TMPDIR=str(temp), HF_HUB_OFFLINE="1")
+    env.update(BENTOML_DO_NOT_TRACK="true")
     return work, env
 
 

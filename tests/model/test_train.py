@@ -29,6 +29,7 @@ from components.model.training import (
     STOP_AFTER_STEPS_ENV,
     WEIGHTS_DIGEST_DIR_ENV,
     TrainConfig,
+    _Trainer,
     masked_bce_loss,
     paired_logit_gap,
     train_model,
@@ -216,9 +217,26 @@ def test_same_seed_and_config_give_the_same_weights(tmp_path, small_split):
     assert digests[0] != digests[2]
 
 
+def test_length_grouping_pads_less_and_still_reads_every_row_once(small_split):
+    train, validation = small_split
+    long = np.random.default_rng(3).random(len(train)) < 0.5  # short and long texts, mixed
+    train = train.assign(text=train["text"] + np.where(long, " and so on" * 7, ""))
+    padded = {}
+    for grouped in (False, True):
+        config = tiny_config(max_length=32, batch_size=4, group_by_length=grouped)
+        trainer = _Trainer(train, validation, TAXONOMY, config, None, progress_bar=False)
+        batches = trainer._epoch_batches()
+        assert sorted(i for batch in batches for i in batch) == list(range(len(train)))
+        tokens = trainer.classifier.encode_lengths(trainer.train_data.texts)
+        padded[grouped] = sum(max(tokens[i] for i in batch) * len(batch) for batch in batches)
+    assert padded[True] < 0.8 * padded[False]
+
+
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, small_split):
-    config = tiny_config(epochs=2)  # 6 steps an epoch, checkpoints at steps 4, 6 (epoch end), 8
+@pytest.mark.parametrize("group_by_length", [False, True])
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path, small_split, group_by_length):
+    # 6 steps an epoch, checkpoints at steps 4, 6 (epoch end), 8
+    config = tiny_config(epochs=2, group_by_length=group_by_length)
     paths = write_inputs(tmp_path, *small_split, config)
     checkpoints = tmp_path / "checkpoints"
 
