@@ -410,8 +410,8 @@ def group_frame(rows: int, seed: int) -> pd.DataFrame:
     return frame.assign(label_hate=pd.array(hate.astype(int), dtype="Int8"))
 
 
-def hate_logits(model: ModerationModel, frame: str) -> np.ndarray:
-    return model.predict_logits([frame.format(noun) for noun in NOUNS])[:, 0]
+def hate_logits(model: ModerationModel, template: str) -> np.ndarray:
+    return model.predict_logits([template.format(noun) for noun in NOUNS])[:, 0]
 
 
 @pytest.mark.slow
