@@ -13,7 +13,8 @@ identity-term bias at them):
 - the preset's own settings with positives not up-weighted (``train.class_weighting: none``),
   and with their weight capped at 3 instead of 20 (``train.max_pos_weight``);
 - the preset's own settings with counterfactual logit pairing at three weights
-  (``train.counterfactual_pairing``);
+  (``train.counterfactual_pairing``), and with masked-token copies at two
+  (``train.pairing_copies: masked_token``);
 - the preset's own settings with batches grouped by length (``train.group_by_length``).
 
     MODPIPE_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/ablation.py [--rows 2000] \\
@@ -49,6 +50,11 @@ def variants(config) -> dict[str, dict]:
         "counterfactual pairing 1": {"counterfactual_pairing": 1.0},
         "counterfactual pairing 0.3": {"counterfactual_pairing": 0.3},
         "counterfactual pairing 3": {"counterfactual_pairing": 3.0},
+        "masked-token pairing 1": {"counterfactual_pairing": 1.0, "pairing_copies": "masked_token"},
+        "masked-token pairing 0.3": {
+            "counterfactual_pairing": 0.3,
+            "pairing_copies": "masked_token",
+        },
         "length grouping": {"group_by_length": True},
     }
 

@@ -93,10 +93,12 @@ class TrainConfig(Section):
     # A source's rows weigh this much in the loss (others 1), by their `source`: e.g. {seed: 2}.
     source_weights: dict[str, Annotated[float, Field(gt=0)]] = {}
     augment: AugmentConfig = AugmentConfig()
-    # Counterfactual logit pairing (Garg et al. 2019), this much times the mean gap: where a row
-    # names an identity group, each logit whose label is a known 0 is pulled to the one its
-    # neutral copy gets (components.data.identity_swap): naming a group alone should flag nothing.
+    # Counterfactual logit pairing (Garg et al. 2019), this much times the mean gap: each logit
+    # whose label is a known 0 is pulled to the one the row's copy gets, the copy with its listed
+    # group terms neutralised (components.data.identity_swap) or with the token the model leans
+    # on most masked (components.model.counterfactual_pairing).
     counterfactual_pairing: float = Field(0.0, ge=0)
+    pairing_copies: Literal["neutral_identities", "masked_token"] = "neutral_identities"
     # A token-level head trained on the rows' evidence spans (model/evidence_head.py).
     evidence_head: bool = False
     evidence_weight: float = Field(1.0, gt=0)  # its loss is added times this

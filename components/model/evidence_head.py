@@ -87,6 +87,9 @@ class WithEvidence(torch.nn.Module):
         output = self.classifier(**inputs, output_hidden_states=True)
         return SimpleNamespace(logits=output.logits, evidence=self.head(output.hidden_states[-1]))
 
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.classifier.get_input_embeddings()
+
 
 # --- training targets --------------------------------------------------------------------
 

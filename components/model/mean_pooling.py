@@ -9,7 +9,8 @@ by its first token; at 2,000 rows a source and one epoch, 0.80 against 0.73 (BEN
 
 The module keeps the interface the rest of the code uses of a transformers classifier:
 ``config``, ``device``, ``forward(...)`` returning ``logits`` and ``hidden_states``,
-``save_pretrained``, and ``set_attn_implementation`` for the ONNX export.
+``get_input_embeddings`` (counterfactual pairing's attributions), ``save_pretrained``, and
+``set_attn_implementation`` for the ONNX export.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class MeanPooledClassifier(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         return self.encoder.device
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.encoder.get_input_embeddings()
 
     def forward(
         self,

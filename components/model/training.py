@@ -12,8 +12,8 @@ window. ``config.augment`` adds synthetic rows to the train split (components.da
 ``config.source_weights`` weighs each named source's rows in the loss, and
 ``config.evidence_head`` trains a token-level evidence head alongside on the rows' rationale
 spans (components.model.evidence_head: rows without spans add no token loss), and
-``config.counterfactual_pairing`` pulls the known-negative logits of rows naming an identity group
-to those of their neutral copies.
+``config.counterfactual_pairing`` pulls the known-negative logits of rows to those of copies
+without what might wrongly flag them (components.model.counterfactual_pairing).
 
 Checkpoints (``checkpoint_dir``, components.model.checkpoints) are written every
 ``checkpoint_every_steps`` optimizer steps and at every epoch end. A rerun with the same
@@ -59,6 +59,7 @@ from components.model.checkpoints import (
     rng_state,
     run_fingerprint,
 )
+from components.model.counterfactual_pairing import mask_most_raising_token, paired_logit_gap
 from components.model.evidence_head import EvidenceHead, EvidenceTargets, WithEvidence
 from components.model.evidence_lexicon import EvidenceLexicon
 from components.model.modeling import ModerationModel, build_classifier
@@ -101,14 +102,6 @@ def masked_bce_loss(
     mask = known.float() if weights is None else known.float() * weights[:, None]
     losses = torch.where(known.bool(), losses, torch.zeros_like(losses)) * mask
     return losses.sum() / mask.sum().clamp(min=1e-6)
-
-
-def paired_logit_gap(
-    logits: torch.Tensor, copies: torch.Tensor, pairs: torch.Tensor
-) -> torch.Tensor:
-    """Mean absolute gap between the rows' logits and their copies' where ``pairs`` is 1."""
-    gaps = (logits - copies).abs() * pairs
-    return gaps.sum() / pairs.sum().clamp(min=1.0)
 
 
 def macro_pr_auc(targets: np.ndarray, known: np.ndarray, scores: np.ndarray) -> float | None:
@@ -154,8 +147,11 @@ class _Trainer:
             train, taxonomy, "train", config.soft_labels, config.source_weights
         )
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
+        neutral_copies = config.counterfactual_pairing and (
+            config.pairing_copies == "neutral_identities"
+        )
         self.neutral_texts = [
-            neutralise_identities(text) if config.counterfactual_pairing else None
+            neutralise_identities(text) if neutral_copies else None
             for text in self.train_data.texts
         ]
         self.progress_bar = progress_bar and self.replica.is_main
@@ -292,21 +288,25 @@ class _Trainer:
     def _step(self, batch: list[int]) -> float:
         device = self.replica.device
         texts = [self.train_data.texts[i] for i in batch]
-        # Neutral copies ride in the same forward pass, after the batch's own rows.
-        positions = [k for k, i in enumerate(batch) if self.neutral_texts[i] is not None]
-        copies = [self.neutral_texts[batch[k]] for k in positions]
+        # Copies ride in the same forward pass, after the batch's own rows.
+        paired = [k for k, i in enumerate(batch) if self.neutral_texts[i] is not None]
+        copies = [self.neutral_texts[batch[k]] for k in paired]
         inputs = self.classifier.encode(texts + copies, offsets=self.evidence is not None)
         offsets = inputs.pop("offset_mapping", None)
         inputs = inputs.to(device)
         targets = torch.from_numpy(self.train_data.targets[batch]).to(device)
         known = torch.from_numpy(self.train_data.known[batch]).to(device)
         weights = torch.from_numpy(self.train_data.weights[batch]).to(device)
+        # A violation may hinge on what the copy lacks: only known 0 labels are paired.
+        pairs = (known * (targets == 0)).float()
+        if self.config.counterfactual_pairing and self.config.pairing_copies == "masked_token":
+            paired = pairs.any(dim=1).nonzero().squeeze(1).tolist()
+            inputs = self._with_masked_copies(inputs, paired, pairs[paired])
         output = self.model(**inputs)
         logits = output.logits[: len(batch)]
         loss = masked_bce_loss(logits, targets, known, self.pos_weight, weights)
-        if copies:
-            paired = [batch[k] for k in positions]
-            gap = self._pairing_gap(paired, logits[positions], output.logits[len(batch) :])
+        if paired:
+            gap = paired_logit_gap(logits[paired], output.logits[len(batch) :], pairs[paired])
             loss = loss + self.config.counterfactual_pairing * gap
         if self.evidence is not None:
             loss = loss + self.config.evidence_weight * self._evidence_loss(
@@ -319,12 +319,15 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
-    def _pairing_gap(self, paired: list[int], logits, copy_logits) -> torch.Tensor:
-        """The gap between the ``paired`` rows' logits and their neutral copies', counted where
-        a row's label is a known 0: a violation may hinge on the group it names."""
-        data = self.train_data
-        pairs = torch.from_numpy(data.known[paired] * (data.targets[paired] == 0))
-        return paired_logit_gap(logits, copy_logits, pairs.to(logits.device))
+    def _with_masked_copies(self, inputs, paired: list[int], pairs: torch.Tensor):
+        """``inputs`` followed by the ``paired`` rows again, each with the token that raises its
+        ``pairs`` logits most masked: the copies need no second tokenisation."""
+        if not paired:
+            return inputs
+        rows = {name: tensor[paired] for name, tensor in inputs.items()}
+        masked = mask_most_raising_token(self.module, rows, pairs, self.tokenizer)
+        rows["input_ids"] = masked
+        return {name: torch.cat([inputs[name], rows[name]]) for name in inputs}
 
     def _evidence_loss(self, logits: torch.Tensor, batch: list[int], offsets) -> torch.Tensor:
         """Masked BCE over the tokens and categories the rows' spans cover (evidence_head.py)."""

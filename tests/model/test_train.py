@@ -31,7 +31,6 @@ from components.model.training import (
     TrainConfig,
     _Trainer,
     masked_bce_loss,
-    paired_logit_gap,
     train_model,
     weights_digest,
 )
@@ -285,9 +284,18 @@ def test_a_checkpoint_from_another_config_is_ignored(tmp_path, small_split, monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pooling", ["first_token", "mean"])  # mean: no unused pooler for DDP
-def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split, pooling):
-    paths = write_inputs(tmp_path, *small_split, tiny_config(epochs=2, pooling=pooling))
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"pooling": "first_token"},
+        {"pooling": "mean"},  # no unused pooler for DDP
+        # masked copies are chosen by a pass of each replica's module outside DDP
+        {"pooling": "mean", "counterfactual_pairing": 1.0, "pairing_copies": "masked_token"},
+    ],
+    ids=["first_token", "mean", "masked_token_pairing"],
+)
+def test_ddp_on_two_cpu_processes_keeps_replicas_identical(tmp_path, small_split, settings):
+    paths = write_inputs(tmp_path, *small_split, tiny_config(epochs=2, **settings))
     digests, result_file = tmp_path / "digests", tmp_path / "result.json"
     digests.mkdir()
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -388,14 +396,6 @@ def test_source_weights_refuse_a_source_the_split_lacks():
         LabelledTexts.from_frame(frame, TAXONOMY, "train", source_weights={"sede": 2.0})
 
 
-def test_the_pairing_gap_counts_only_the_paired_logits():
-    logits = torch.tensor([[2.0, -1.0], [0.0, 3.0]])
-    copies = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
-    pairs = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    assert paired_logit_gap(logits, copies, pairs).item() == pytest.approx(2.0)  # (1 + 3) / 2
-    assert paired_logit_gap(logits, copies, torch.zeros(2, 2)).item() == 0.0
-
-
 def group_frame(rows: int, seed: int) -> pd.DataFrame:
     """Hate names "white" nine times in ten, benign text one time in ten: the group's name
     alone predicts hate, as in scraped abuse."""
@@ -416,12 +416,19 @@ def hate_logits(model: ModerationModel, template: str) -> np.ndarray:
 
 @pytest.mark.slow
 def test_counterfactual_pairing_stops_a_groups_name_raising_hate_in_benign_text(tmp_path):
+    """With the group's term listed (neutral copies) and without a list (masked copies)."""
     train, validation = group_frame(240, seed=1), group_frame(80, seed=2)
     gaps = {}
-    for weight in (0.0, 1.0):
-        config = tiny_config(epochs=4, patience=4, counterfactual_pairing=weight)
+    for copies, weight in [
+        ("neutral_identities", 0.0),
+        ("neutral_identities", 1.0),
+        ("masked_token", 1.0),
+    ]:
+        config = tiny_config(
+            epochs=4, patience=4, counterfactual_pairing=weight, pairing_copies=copies
+        )
         result = train_model(
-            train, validation, TAXONOMY, config, tmp_path / str(weight), None, False
+            train, validation, TAXONOMY, config, tmp_path / f"{copies}{weight}", None, False
         )
         model = ModerationModel.load(result.model_dir, device="cpu")
         # Still learnt what hate is, where no group is named ...
@@ -431,7 +438,9 @@ def test_counterfactual_pairing_stops_a_groups_name_raising_hate_in_benign_text(
             hate_logits(model, "I love the white {}"),
             hate_logits(model, "I love the local {}"),
         )
-        gaps[weight] = float(np.mean(named - neutral))
+        gaps[copies, weight] = float(np.mean(named - neutral))
 
-    assert gaps[0.0] > 0.5  # unpaired, the group's name alone raises hate
-    assert abs(gaps[1.0]) < 0.25 * gaps[0.0]
+    unpaired = gaps["neutral_identities", 0.0]
+    assert unpaired > 0.5  # the group's name alone raises hate
+    assert abs(gaps["neutral_identities", 1.0]) < 0.25 * unpaired
+    assert abs(gaps["masked_token", 1.0]) < 0.25 * unpaired
