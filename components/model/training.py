@@ -147,11 +147,10 @@ class _Trainer:
             train, taxonomy, "train", config.soft_labels, config.source_weights
         )
         self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
-        neutral_copies = config.counterfactual_pairing and (
-            config.pairing_copies == "neutral_identities"
-        )
+        copies = config.pairing_copies if config.counterfactual_pairing else None
+        self.masked_copies = copies == "masked_token"
         self.neutral_texts = [
-            neutralise_identities(text) if neutral_copies else None
+            neutralise_identities(text) if copies == "neutral_identities" else None
             for text in self.train_data.texts
         ]
         self.progress_bar = progress_bar and self.replica.is_main
@@ -299,7 +298,7 @@ class _Trainer:
         weights = torch.from_numpy(self.train_data.weights[batch]).to(device)
         # A violation may hinge on what the copy lacks: only known 0 labels are paired.
         pairs = (known * (targets == 0)).float()
-        if self.config.counterfactual_pairing and self.config.pairing_copies == "masked_token":
+        if self.masked_copies:
             paired = pairs.any(dim=1).nonzero().squeeze(1).tolist()
             inputs = self._with_masked_copies(inputs, paired, pairs[paired])
         output = self.model(**inputs)
