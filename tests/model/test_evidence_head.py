@@ -78,9 +78,15 @@ def test_the_head_learns_where_the_evidence_is_and_is_saved_with_its_flag(
     assert scores[1] == scores[6] == 0.0  # the spaces between tokens
 
 
-def test_a_mean_pooled_model_loads_back_with_its_head(tmp_path):
+@pytest.mark.parametrize(
+    "pairing",
+    # masked copies are chosen through the head's wrapper (its input embeddings)
+    [{}, {"counterfactual_pairing": 1.0, "pairing_copies": "masked_token"}],
+    ids=["unpaired", "masked_token_pairing"],
+)
+def test_a_mean_pooled_model_loads_back_with_its_head(tmp_path, pairing):
     train, validation = with_spans(synthetic_frame(96, seed=1)), synthetic_frame(32, seed=2)
-    config = tiny_config(evidence_head=True, pooling="mean")
+    config = tiny_config(evidence_head=True, pooling="mean", **pairing)
     result = train_model(train, validation, TAXONOMY, config, tmp_path / "m", progress=False)
 
     loaded = ModerationModel.load(result.model_dir, device="cpu")
