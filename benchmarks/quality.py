@@ -86,6 +86,11 @@ def summary(name: str, result: dict, parts: dict, categories: list[str], seconds
                 ),
                 "terms": len(bias["identities"]),
                 "worst": {t: bias["identities"][t]["bpsn_auc"] for t in bias["worst"]},
+                # the issue's target is per term: every term's figures, not only the worst
+                "by_term": {
+                    t: {"bpsn_auc": v["bpsn_auc"], "fpr": v["fpr"]}
+                    for t, v in bias["identities"].items()
+                },
             }
             for category, bias in quality["bias"].items()
         },
@@ -195,6 +200,23 @@ def _cell(value) -> str:
     return "–" if value is None or value != value else f"{value:.3f}"
 
 
+def per_term_bias(models: list[dict], head: str) -> list[str]:
+    """Each identity term's BPSN AUC (and false-positive rate on its non-toxic sentences) per
+    scored category and model: the target holds only if every row does."""
+
+    def by_term(row: dict, category: str) -> dict:
+        return row["bias"].get(category, {}).get("by_term", {})
+
+    lines = []
+    for category in dict.fromkeys(c for row in models for c in row["bias"]):
+        lines += ["", f"| {category}: BPSN AUC (FPR) " + head, "|---" * (len(models) + 1) + "|"]
+        for term in dict.fromkeys(t for row in models for t in by_term(row, category)):
+            figures = [by_term(row, category).get(term) for row in models]
+            cells = [f"{_cell(f['bpsn_auc'])} ({_cell(f['fpr'])})" if f else "–" for f in figures]
+            lines.append(f"| {term} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     models = results["models"]
     names = [row["model"] for row in models]
@@ -216,6 +238,7 @@ def markdown(results: dict) -> str:
                 else "–"
             )
         lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    lines += per_term_bias(models, head)
     lines += ["", "| Davidson and SMS " + head, "|---" * (len(names) + 1) + "|"]
     for key in (
         "macro_f1_3class",
