@@ -20,7 +20,8 @@ whitespace between two of them filled in (a gold span of several words holds its
 token covers them). Scoring: per post, F1 of predicted against gold character offsets (1 when
 both are empty, 0 when only one is), averaged over posts.
 
-    .venv/bin/python benchmarks/evidence.py [--epochs 1] [--more-posts] [--pooling mean] [--limit N]
+    .venv/bin/python benchmarks/evidence.py [--epochs 1] [--more-posts] [--pooling mean] [--seed N]
+        [--limit N]
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def main() -> None:
         action="store_true",
         help="also train on the Toxic Spans posts outside the SemEval splits",
     )
+    parser.add_argument("--seed", type=int, default=TrainConfig().seed)
     parser.add_argument("--limit", type=int, help="the first N posts of each split (a dry run)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the model without head")
     args = parser.parse_args()
@@ -206,8 +208,10 @@ def main() -> None:
         evidence_head=True,
         evidence_weight=args.evidence_weight,
         pooling=args.pooling,
+        seed=args.seed,
     )
     work = Path(tempfile.mkdtemp(prefix="evidence-benchmark-"))
+    logging.info("models in %s", work)
     results = {
         "more_posts": args.more_posts,
         "config": config.model_dump(mode="json"),
@@ -232,7 +236,8 @@ def main() -> None:
         print(json.dumps(results["without_head"], indent=2), flush=True)
     more = "-more-posts" if args.more_posts else ""
     pooling = "" if args.pooling == "first_token" else f"-{args.pooling}"  # the default unnamed
-    path = RESULTS / f"evidence{more}{pooling}.json"
+    seed = "" if args.seed == TrainConfig().seed else f"-seed{args.seed}"
+    path = RESULTS / f"evidence{more}{pooling}{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"written to {path}")
