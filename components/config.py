@@ -84,6 +84,9 @@ class TrainConfig(Section):
     max_grad_norm: float = Field(1.0, gt=0)
     patience: int = Field(2, ge=1)
     seed: int = 13
+    # Train this many models, with seeds `seed`, `seed` + 1, ..., and serve the mean of their
+    # weights (a uniform soup: components.model.soup): N times the training, the same serving.
+    soup_seeds: int = Field(1, ge=1)
     class_weighting: Literal["balanced", "none"] = "balanced"
     max_pos_weight: float = Field(20.0, ge=1)
     checkpoint_every_steps: int = Field(50, ge=1)

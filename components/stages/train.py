@@ -20,11 +20,11 @@ from components.data.canonical import DatasetCard, Taxonomy, read_dataset, write
 from components.data.split import split_frames
 from components.errors import ModpipeError
 from components.model.checkpoints import BEST_WEIGHTS_FILE, CHECKPOINT_FILE
-from components.model.training import (
-    TrainResult,
-    train_model,
-)
+from components.model.soup import uniform_soup
+from components.model.training import TrainResult, train_model
 from components.storage import join, mirrored_folder
+
+CHECKPOINTS = (CHECKPOINT_FILE, BEST_WEIGHTS_FILE)  # mirrored to and from the run's location
 
 
 def _torchrun(
@@ -86,26 +86,57 @@ def _train(config: PipelineConfig, parts: dict, card, output_dir: Path, checkpoi
     )
 
 
-def _log(config: PipelineConfig, result: TrainResult) -> None:
-    mlflow.log_params({f"train.{k}": v for k, v in config.train.model_dump().items()})
+def _soup(config: PipelineConfig, parts: dict, card, output_dir: Path, location: str) -> list:
+    """One model per seed of ``train.soup_seeds``, each checkpointed apart, and the mean of
+    their weights in ``output_dir``; the members' results, in seed order."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="soup-") as members:
+        for seed in range(config.train.seed, config.train.seed + config.train.soup_seeds):
+            settings = config.train.model_copy(update={"seed": seed, "soup_seeds": 1})
+            member = config.model_copy(update={"train": settings})
+            with mirrored_folder(join(location, f"seed-{seed}"), CHECKPOINTS) as checkpoints:
+                results.append(_train(member, parts, card, Path(members) / str(seed), checkpoints))
+        uniform_soup([result.model_dir for result in results], output_dir)
+    return results
+
+
+def _log(result: TrainResult, prefix: str = "") -> None:
     for epoch in result.history:
         figures = {
-            k: float(v) for k, v in epoch.items() if k != "epoch" and isinstance(v, (int, float))
+            f"{prefix}{k}": float(v)
+            for k, v in epoch.items()
+            if k != "epoch" and isinstance(v, (int, float))
         }
         mlflow.log_metrics(figures, step=int(epoch.get("epoch", 0)))
-    mlflow.log_metrics({"best_epoch": result.best_epoch, "steps_run": result.steps_run})
-    mlflow.log_metrics({f"augment.{kind}.rows": rows for kind, rows in result.augmented.items()})
+    mlflow.log_metrics(
+        {f"{prefix}best_epoch": result.best_epoch, f"{prefix}steps_run": result.steps_run}
+    )
     if result.resumed_from:
-        mlflow.set_tag("resumed_from", str(result.resumed_from))
+        mlflow.set_tag(f"{prefix}resumed_from", str(result.resumed_from))
 
 
 def train_stage(config: PipelineConfig, splits_dir: Path, output_dir: Path) -> TrainResult:
-    """Fine-tune ``config.train.base_model`` on the splits; the best epoch's model in
-    ``output_dir``."""
+    """Fine-tune ``config.train.base_model`` on the splits; the best epoch's model, or the soup
+    of one per seed, in ``output_dir``."""
     card, frame = read_dataset(splits_dir)
     parts = split_frames(frame)
     location = join(config.checkpoints, config.name)
-    with mirrored_folder(location, (CHECKPOINT_FILE, BEST_WEIGHTS_FILE)) as checkpoints:
-        result = _train(config, parts, card, output_dir, checkpoints)
-    _log(config, result)
+    mlflow.log_params({f"train.{k}": v for k, v in config.train.model_dump().items()})
+    if config.train.soup_seeds == 1:
+        with mirrored_folder(location, CHECKPOINTS) as checkpoints:
+            result = _train(config, parts, card, output_dir, checkpoints)
+        _log(result)
+    else:
+        members = _soup(config, parts, card, output_dir, location)
+        for seed, member in enumerate(members, start=config.train.seed):
+            _log(member, prefix=f"seed_{seed}.")
+        # The soup's own figures come from evaluation; the first member's epochs stand for its
+        # training (each member's are logged above), its steps are all of theirs.
+        result = members[0].model_copy(
+            update={
+                "model_dir": Path(output_dir),
+                "steps_run": sum(member.steps_run for member in members),
+            }
+        )
+    mlflow.log_metrics({f"augment.{kind}.rows": rows for kind, rows in result.augmented.items()})
     return result
