@@ -21,7 +21,8 @@ def _weights(model: ModerationModel) -> list[torch.nn.Module]:
     return [model.model] + ([model.evidence_head] if model.evidence_head is not None else [])
 
 
-def _check_alike(directories: list[Path], models: list[ModerationModel]) -> None:
+def _check_cards(directories: list[Path]) -> None:
+    """Before any weights are read: the saved models must be alike on their cards."""
     cards = [read_model_card(d).model_dump() for d in directories]
     for directory, card in zip(directories[1:], cards[1:], strict=True):
         differing = sorted(k for k in card if card[k] != cards[0][k])
@@ -30,6 +31,9 @@ def _check_alike(directories: list[Path], models: list[ModerationModel]) -> None
                 f"{directory} cannot join a soup with {directories[0]}: their "
                 f"{', '.join(differing)} differ"
             )
+
+
+def _check_rows(models: list[ModerationModel]) -> None:
     lexicons = [m.evidence_lexicon.scores if m.evidence_lexicon else None for m in models]
     if any(lexicon != lexicons[0] for lexicon in lexicons[1:]):
         raise ModpipeError(
@@ -43,8 +47,9 @@ def uniform_soup(directories: list[Path], output_dir: Path) -> Path:
     in ``directories`` (same base model, categories, window, pooling and head; same rows)."""
     if len(directories) < 2:
         raise ModpipeError(f"a soup needs two models or more; got {len(directories)}")
+    _check_cards(directories)
     models = [ModerationModel.load(d, device="cpu") for d in directories]
-    _check_alike(directories, models)
+    _check_rows(models)
     soup = models[0]
     with torch.no_grad():
         for position, module in enumerate(_weights(soup)):
