@@ -94,7 +94,5 @@ def test_the_training_stage_soups_one_model_per_seed_and_logs_each(tmp_path, mon
     assert {"seed_5.val_loss", "seed_6.val_loss", "seed_5.steps_run"} <= set(metrics)
     assert result.steps_run == metrics["seed_5.steps_run"] + metrics["seed_6.steps_run"] == 8
     assert sorted(p.name for p in (tmp_path / "ck" / "souped").iterdir()) == ["seed-5", "seed-6"]
-    assert ModerationModel.load(result.model_dir, device="cpu").predict_scores(TEXTS).shape == (
-        3,
-        2,
-    )
+    soup = ModerationModel.load(result.model_dir, device="cpu")
+    assert soup.predict_scores(TEXTS).shape == (3, 2)
