@@ -169,16 +169,40 @@ def short_beside_long(model: ModerationModel, long: list[str]) -> dict:
     return {"long_request_s": long_seconds, "short_request_beside_it_s": short_seconds}
 
 
+def pooled_scores(model: ModerationModel, windows: Windows) -> np.ndarray:
+    """[texts, k] probabilities: the windows scored 64 at a time, each text's pooled."""
+    ids = windows.input_ids
+    logits = np.concatenate([model.score_windows(ids[i : i + 64]) for i in range(0, len(ids), 64)])
+    return sigmoid(windows.pool(logits))
+
+
+def threat_positions(model: ModerationModel, violence: int, threshold: float) -> dict:
+    """The threat after the benign text's first n characters, for every n that ends a word up
+    to 2,000 (with a space, as a writer would put it): one position's figure flips with where
+    the window edges fall, the share flagged over all positions does not."""
+    text = BENIGN * 16
+    ends = [i for i, character in enumerate(text[:2001]) if character == " "]
+    windows = model.windows([text[:end] + " " + THREAT for end in ends])
+    whole = pooled_scores(model, windows)[:, violence]
+    first = pooled_scores(model, first_windows(windows))[:, violence]
+    return {
+        "threat_positions": len(ends),
+        "threat_flagged_share_windowed": float(np.mean(whole >= threshold)),
+        "threat_flagged_share_truncated": float(np.mean(first >= threshold)),
+        "threat_lowest_windowed": float(whole.min()),
+        "threat_lowest_after_chars": ends[int(whole.argmin())],
+    }
+
+
 def long_texts(model: ModerationModel) -> dict:
     """The threat alone and after 300 and 1,000 characters of benign text (windowed, and cut to
-    the first window), and texts/s for short and 2,000-character texts with and without
-    windows."""
+    the first window), the share of positions where it is flagged, and texts/s for short and
+    2,000-character texts with and without windows."""
     violence = model.categories.index("violence")
     texts = [THREAT, (BENIGN * 2)[:300] + THREAT, (BENIGN * 5)[:1000] + THREAT]
     windows = model.windows(texts)
-    whole = sigmoid(windows.pool(model.score_windows(windows.input_ids)))[:, violence]
-    truncated = first_windows(windows)
-    cut = sigmoid(truncated.pool(model.score_windows(truncated.input_ids)))[:, violence]
+    whole = pooled_scores(model, windows)[:, violence]
+    cut = pooled_scores(model, first_windows(windows))[:, violence]
     short = [BENIGN[i : i + 120] for i in range(0, 120 * 5, 7)][:64] * 4
     long = [(BENIGN * 12)[i : i + 2000] for i in range(256)]
     threshold = model.thresholds["violence"]
@@ -188,6 +212,7 @@ def long_texts(model: ModerationModel) -> dict:
         **{f"threat_after_{n}_chars_windowed": float(whole[i]) for i, n in ((1, 300), (2, 1000))},
         **{f"threat_after_{n}_chars_truncated": float(cut[i]) for i, n in ((1, 300), (2, 1000))},
         "flagged_as_alone": bool(((whole >= threshold) == (whole[0] >= threshold)).all()),
+        **threat_positions(model, violence, threshold),
         "windows_of_2000_chars": len(model.windows(long[:1]).input_ids),
         "short_texts_per_s": texts_per_second(model, short, truncate=False),
         "long_texts_per_s_windowed": texts_per_second(model, long, truncate=False),

@@ -102,6 +102,10 @@ class TrainConfig(Section):
     # on most masked (components.model.counterfactual_pairing).
     counterfactual_pairing: float = Field(0.0, ge=0)
     pairing_copies: Literal["neutral_identities", "masked_token"] = "neutral_identities"
+    # Categories within broader ones ({hate: [toxic]}: hate speech is a kind of toxic content):
+    # a narrower positive trains as a broader positive, and the narrower score never exceeds the
+    # broader ones' highest (components.model.within).
+    within: dict[str, list[str]] = {}
     # A token-level head trained on the rows' evidence spans (model/evidence_head.py).
     evidence_head: bool = False
     evidence_weight: float = Field(1.0, gt=0)  # its loss is added times this

@@ -9,7 +9,10 @@ from local files; its base encoder, for training, comes from components.model.ba
 
 Every text is normalised first (components.model.normalize), in training and in scoring alike.
 A text longer than the window (``max_length`` tokens) is scored whole: cut into windows that
-overlap by a quarter of their length, each category taking its highest score over them.
+overlap by half their length, each category taking its highest score over them. A violation
+is then always in some window with at most half a window of other text before it, which sways
+its score less: over 357 positions in a benign text, a threat was flagged at 96% of them against
+88% with windows overlapping by a quarter, for 36% more windows in long texts (BENCHMARKS.md).
 
 A loaded model runs on torch or, from the ONNX export the package step adds to its folder, on
 ONNX Runtime (components.model.onnx_runtime): the same windows, scores and embeddings.
@@ -49,6 +52,7 @@ from components.model.evidence_head import EvidenceHead, character_scores
 from components.model.evidence_lexicon import EvidenceLexicon
 from components.model.mean_pooling import MeanPooledClassifier, mean_pooled
 from components.model.normalize import NORMALIZATION, normalize
+from components.model.within import Within, cap_logits, check_within
 
 if TYPE_CHECKING:
     from components.model.onnx_runtime import OnnxRunner
@@ -114,12 +118,17 @@ class ModelCard(BaseModel):
     normalization: str | None = None  # None: a model saved before texts were normalised
     evidence_head: bool = False
     pooling: Pooling = "first_token"
+    within: Within = {}  # each narrower category's score is capped at its broader ones'
 
     @model_validator(mode="after")
     def _a_threshold_per_category(self) -> ModelCard:
         missing = sorted({c.name for c in self.categories} - set(self.thresholds))
         if missing:
             raise ValueError(f"no threshold for {', '.join(missing)}")
+        try:
+            check_within(self.within, [c.name for c in self.categories])
+        except ModpipeError as err:
+            raise ValueError(str(err)) from None  # read_model_card names the card
         return self
 
 
@@ -181,6 +190,7 @@ class ModerationModel:
         runner: OnnxRunner | None = None,
         evidence_head: EvidenceHead | None = None,
         evidence_lexicon: EvidenceLexicon | None = None,
+        within: Within | None = None,
     ):
         self.model = model
         self.runner = runner
@@ -192,6 +202,7 @@ class ModerationModel:
         self.normalization = normalization
         self.evidence_head = evidence_head
         self.evidence_lexicon = evidence_lexicon
+        self.within = within or {}
 
     @property
     def categories(self) -> list[str]:
@@ -240,6 +251,7 @@ class ModerationModel:
             runner=runner,
             evidence_head=head,
             evidence_lexicon=EvidenceLexicon.load(directory) if card.evidence_head else None,
+            within=card.within,
         )
         if int8 and backend == "torch":
             loaded.quantize_int8()
@@ -281,6 +293,7 @@ class ModerationModel:
             normalization=self.normalization,
             evidence_head=self.evidence_head is not None,
             pooling="mean" if isinstance(self.model, MeanPooledClassifier) else "first_token",
+            within=self.within,
         )
         if self.evidence_head is not None:
             self.evidence_head.save(directory)
@@ -318,7 +331,7 @@ class ModerationModel:
             self.prepare(texts),
             truncation=True,
             max_length=self.max_length,
-            stride=self.max_length // 4,
+            stride=self.max_length // 2,
             return_overflowing_tokens=True,
             return_offsets_mapping=offsets,
         )
@@ -334,10 +347,16 @@ class ModerationModel:
     def forward_windows(
         self, input_ids: list[list[int]], embed: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One batch of windows: [windows, k] logits and, when ``embed``, [windows, dim] mean
-        pooled last hidden states (the encoder's view of the text, free in the same pass)."""
+        """One batch of windows: [windows, k] logits (each narrower category's capped at its
+        broader ones', the card's ``within``) and, when ``embed``, [windows, dim] mean pooled
+        last hidden states (the encoder's view of the text, free in the same pass)."""
         if self.runner is not None:
-            return self.runner.forward_windows(input_ids, embed)
+            logits, pooled = self.runner.forward_windows(input_ids, embed)
+        else:
+            logits, pooled = self._forward_torch(input_ids, embed)
+        return cap_logits(logits, self.within, self.categories), pooled
+
+    def _forward_torch(self, input_ids: list[list[int]], embed: bool):
         self.model.eval()
         device = next(self.model.parameters()).device
         batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)

@@ -69,6 +69,7 @@ from components.model.training_data import (
     positive_weights,
     with_augmentation,
 )
+from components.model.within import check_within
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,14 @@ class _Trainer:
         self.config = config
         self.taxonomy = taxonomy
         self.replica = Replica.current()
+        check_within(config.within, taxonomy.names)
         train, self.augmented = with_augmentation(train, taxonomy, config.augment)
         self.train_data = LabelledTexts.from_frame(
-            train, taxonomy, "train", config.soft_labels, config.source_weights
+            train, taxonomy, "train", config.soft_labels, config.source_weights, config.within
         )
-        self.validation_data = LabelledTexts.from_frame(validation, taxonomy, "validation")
+        self.validation_data = LabelledTexts.from_frame(
+            validation, taxonomy, "validation", within=config.within
+        )
         copies = config.pairing_copies if config.counterfactual_pairing else None
         self.masked_copies = copies == "masked_token"
         self.neutral_texts = [
@@ -175,6 +179,7 @@ class _Trainer:
             config.max_length,
             evidence_head=head,
             evidence_lexicon=lexicon,
+            within=config.within,
         )
         # What the optimizer, DDP and checkpoints see: the classifier, with its head if any.
         self.module = module if head is None else WithEvidence(module, head)

@@ -20,6 +20,7 @@ from components.data.canonical import (
 )
 from components.errors import ModpipeError
 from components.model.behaviour import build_suite, suite_training_rows
+from components.model.within import Within, lift_targets
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -48,10 +49,12 @@ class LabelledTexts:
         split: str,
         soft_labels: str = "off",
         source_weights: dict[str, float] | None = None,
+        within: Within | None = None,
     ) -> "LabelledTexts":
         """``soft_labels`` (TrainConfig): "soft" takes a row's annotator shares as its targets,
         "agreement" weights it by its agreement; rows without them keep their labels, weight 1.
-        ``source_weights`` multiplies the weights of each named source's rows."""
+        ``source_weights`` multiplies the weights of each named source's rows. ``within``: each
+        narrower positive is a broader positive too (components.model.within)."""
         if "text" not in frame.columns or frame.empty:
             raise ModpipeError(f"{split}: expected rows with a 'text' column")
         columns = [label_column(name) for name in taxonomy.names]
@@ -73,6 +76,8 @@ class LabelledTexts:
             weights = agreement.fillna(1.0).to_numpy(dtype=np.float32)
         if source_weights:
             weights = weights * _source_weights(frame, split, source_weights)
+        if within:
+            targets, known = lift_targets(targets, known, within, taxonomy.names)
         return cls(
             texts=frame["text"].fillna("").astype(str).tolist(),
             targets=targets.astype(np.float32),
