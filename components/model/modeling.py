@@ -12,7 +12,8 @@ A text longer than the window (``max_length`` tokens) is scored whole: cut into 
 overlap by half their length, each category taking its highest score over them. A violation
 is then always in some window with at most half a window of other text before it, which sways
 its score less: over 357 positions in a benign text, a threat was flagged at 96% of them against
-88% with windows overlapping by a quarter, for 36% more windows in long texts (BENCHMARKS.md).
+88% with windows overlapping by a quarter (97% either way at another seed), for a third more
+windows in long texts (BENCHMARKS.md).
 
 A loaded model runs on torch or, from the ONNX export the package step adds to its folder, on
 ONNX Runtime (components.model.onnx_runtime): the same windows, scores and embeddings.
