@@ -357,7 +357,9 @@ class ModerationModel:
             logits, pooled = self._forward_torch(input_ids, embed)
         return cap_logits(logits, self.within, self.categories), pooled
 
-    def _forward_torch(self, input_ids: list[list[int]], embed: bool):
+    def _forward_torch(
+        self, input_ids: list[list[int]], embed: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         self.model.eval()
         device = next(self.model.parameters()).device
         batch = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt").to(device)

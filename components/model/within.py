@@ -60,6 +60,8 @@ def lift_targets(
 
 def cap_logits(logits: np.ndarray, within: Within, categories: list[str]) -> np.ndarray:
     """[n, k] logits with each narrower category's at most its broader categories' highest."""
+    if not within:
+        return logits  # every model without rules scores through here: no copy
     capped = logits.copy()
     for narrower, wider in _passes(within, categories):
         capped[:, narrower] = np.minimum(capped[:, narrower], capped[:, wider].max(axis=1))
