@@ -142,12 +142,17 @@ def first_windows(windows: Windows) -> Windows:
     return Windows([windows.input_ids[i] for i in first], windows.owners[first], windows.texts)
 
 
+def pooled_scores(model: ModerationModel, windows: Windows) -> np.ndarray:
+    """[texts, k] probabilities: the windows scored 64 at a time, each text's pooled."""
+    ids = windows.input_ids
+    logits = np.concatenate([model.score_windows(ids[i : i + 64]) for i in range(0, len(ids), 64)])
+    return sigmoid(windows.pool(logits))
+
+
 def texts_per_second(model: ModerationModel, texts: list[str], truncate: bool) -> float:
     started = time.perf_counter()
     windows = model.windows(texts)
-    windows = first_windows(windows) if truncate else windows
-    for start in range(0, len(windows.input_ids), 64):
-        model.score_windows(windows.input_ids[start : start + 64])
+    pooled_scores(model, first_windows(windows) if truncate else windows)
     return len(texts) / (time.perf_counter() - started)
 
 
@@ -167,13 +172,6 @@ def short_beside_long(model: ModerationModel, long: list[str]) -> dict:
 
     long_seconds, short_seconds = asyncio.run(both())
     return {"long_request_s": long_seconds, "short_request_beside_it_s": short_seconds}
-
-
-def pooled_scores(model: ModerationModel, windows: Windows) -> np.ndarray:
-    """[texts, k] probabilities: the windows scored 64 at a time, each text's pooled."""
-    ids = windows.input_ids
-    logits = np.concatenate([model.score_windows(ids[i : i + 64]) for i in range(0, len(ids), 64)])
-    return sigmoid(windows.pool(logits))
 
 
 def threat_positions(model: ModerationModel, violence: int, threshold: float) -> dict:
