@@ -196,6 +196,9 @@ class EvaluateConfig(Section):
     # Lowest recall a cut-off may give on validation (None: no floor); overrides by category.
     recall_floor: float | None = Field(default=None, gt=0, le=1)
     per_category_recall_floor: dict[CategoryName, Rate] = {}
+    # Validation rows of these sources do not choose a category's cut-off where the other rows
+    # hold min_threshold_positives positives of it (a synthetic corpus is easier than real text).
+    cutoffs_without: list[str] = []
     # Identity-term bias needs this many test rows naming a term to report it.
     bias_min_rows: int = Field(default=10, ge=2)
     batch_size: int = Field(default=128, gt=0)
@@ -311,20 +314,24 @@ class PipelineConfig(Section):
         return self
 
     @model_validator(mode="after")
-    def _weighted_sources_train(self) -> PipelineConfig:
-        """A mixture's ``source_weights`` name its training sources (or ``augment:KIND``): a typo
-        would weigh nothing, and training, which checks them against the rows, starts late."""
+    def _named_sources_train(self) -> PipelineConfig:
+        """``train.source_weights`` (or ``augment:KIND``) and ``evaluate.cutoffs_without`` name
+        a mixture's training sources: a typo would do nothing, and training, which checks the
+        weights against the rows, starts late."""
         training = {s.name for s in self.data.sources if s.role == "training"}
-        unknown = sorted(
-            name
-            for name in self.train.source_weights
-            if name not in training and not name.startswith("augment:")
-        )
-        if self.data.sources and unknown:
-            raise ValueError(
-                f"train.source_weights names {', '.join(unknown)}: not a training source of "
-                f"data.sources (they are: {', '.join(sorted(training))})"
-            )
+        named = {
+            "train.source_weights": [
+                n for n in self.train.source_weights if not n.startswith("augment:")
+            ],
+            "evaluate.cutoffs_without": self.evaluate.cutoffs_without,
+        }
+        for field, names in named.items():
+            unknown = sorted(set(names) - training)
+            if self.data.sources and unknown:
+                raise ValueError(
+                    f"{field} names {', '.join(unknown)}: not a training source of "
+                    f"data.sources (they are: {', '.join(sorted(training))})"
+                )
         return self
 
 

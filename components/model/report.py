@@ -253,6 +253,7 @@ def _thresholds_table(metrics: dict) -> str:
     headers = (
         "Category",
         "Rule",
+        "Chosen without",
         "Target precision",
         "Reached (validation)",
         "Validation positives",
@@ -268,6 +269,7 @@ def _thresholds_table(metrics: dict) -> str:
         cells = [
             html.escape(category),
             html.escape(choice["rule"]),
+            html.escape(", ".join(choice.get("chosen_without", [])) or "–"),
             format_number(choice["target_precision"]),
             "yes" if choice["target_reached"] else "<b>no</b>",
             format_number(choice["validation_positives"]),
@@ -282,7 +284,8 @@ def _thresholds_table(metrics: dict) -> str:
     return (
         '<h2>Thresholds</h2><p class="note">Each cut-off is the lowest whose validation '
         "precision, and that of every stricter cut-off with enough positives above it, reaches "
-        "the target. Where none does, the row says so. A target at or under the base rate is "
+        "the target. Where none does, the row says so. Validation rows of the sources a row is "
+        "chosen without (a synthetic corpus) took no part. A target at or under the base rate is "
         "reached by flagging everything: such a category needs a higher target.</p>"
         f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
         "</tbody></table>"

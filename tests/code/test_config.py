@@ -97,7 +97,14 @@ def test_what_yaml_writes_naturally_still_loads(tmp_path):
     assert (config.serving.quantize, config.serving.request_timeout_s) == (True, 5.0)
 
 
-def test_source_weights_name_a_mixtures_training_sources():
+@pytest.mark.parametrize(
+    ("section", "field", "naming"),
+    [
+        ("train", "source_weights", lambda name: {name: 2}),
+        ("evaluate", "cutoffs_without", lambda name: [name]),
+    ],
+)
+def test_fields_naming_sources_name_a_mixtures_training_sources(section, field, naming):
     data = {
         "directory": "data",
         "max_rows": None,
@@ -109,11 +116,13 @@ def test_source_weights_name_a_mixtures_training_sources():
     }
     weights = {"seed": 2, "davidson": 0.5, "augment:negation": 2}
     parse_config(config_with(data=data, train={"source_weights": weights}))
+    parse_config(config_with(data=data, evaluate={"cutoffs_without": ["seed"]}))
     for typo in ("sede", "bias-madlibs"):  # an evaluation source has no training rows
-        message = rejected(config_with(data=data, train={"source_weights": {typo: 2}}), typo)
+        message = rejected(config_with(data=data, **{section: {field: naming(typo)}}), typo)
+        assert f"{section}.{field} names {typo}" in message
         assert "(they are: davidson, seed)" in message
-    # A dataset folder's sources are known only once it is read: training checks them.
-    parse_config(config_with(train={"source_weights": {"sede": 2}}))
+    # A dataset folder's sources are known only once it is read: training checks the weights.
+    parse_config(config_with(**{section: {field: naming("sede")}}))
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)

@@ -122,3 +122,50 @@ def test_the_report_shows_thresholds_behaviour_and_bias(tmp_path):
         assert heading in page
     assert "muslim" in page and "hard negative: counter-speech" in page
     assert (tmp_path / "behaviour.png").stat().st_size > 10_000
+
+
+def scores_in_text(texts: list[str]) -> np.ndarray:
+    """A text 'score 0.8 ...' scores 0.8 in both categories; any other text 0.1."""
+    return np.array([[float(t.split()[1]) if t.startswith("score ") else 0.1] * 2 for t in texts])
+
+
+def validation_with_a_synthetic_source() -> pd.DataFrame:
+    """hate: the forum's 10 positives score 0.8 and 6 of its negatives 0.75, the seed corpus's
+    20 positives 0.9 and 20 negatives 0.1; toxic: only the seed corpus labels it."""
+    scored = [("forum", 0.8, 1)] * 10 + [("forum", 0.75, 0)] * 6
+    scored += [("seed", 0.9, 1)] * 20 + [("seed", 0.1, 0)] * 20
+    return pd.DataFrame(
+        {
+            "id": [f"v-{i}" for i in range(len(scored))],
+            "text": [f"score {score} row {i}" for i, (_, score, _) in enumerate(scored)],
+            "source": [source for source, *_ in scored],
+            "label_hate": pd.array([label for *_, label in scored], dtype="Int8"),
+            "label_toxic": pd.array(
+                [label if source == "seed" else None for source, _, label in scored], dtype="Int8"
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize("left_out", [[], ["seed"]])
+def test_cutoffs_can_be_chosen_without_a_synthetic_source(left_out, tmp_path):
+    parts = {"validation": validation_with_a_synthetic_source(), "test": frame("test", False)}
+    config = EvaluateConfig(min_threshold_positives=2, cutoffs_without=left_out)
+    result = evaluate_scorer(scores_in_text, parts, TAXONOMY, config)
+    choices = result["metrics"]["thresholds"]
+    # With the seed corpus, 0.75 reaches precision 0.8 (30 of 36); the forum alone needs 0.8.
+    assert result["thresholds"]["hate"] == (0.8 if left_out else 0.75)
+    assert choices["hate"]["chosen_without"] == left_out
+    assert choices["hate"]["validation_positives"] == (10 if left_out else 30)
+    # toxic has no positive outside the seed corpus: chosen on it, and said so.
+    assert result["thresholds"]["toxic"] == 0.9 and choices["toxic"]["chosen_without"] == []
+    page = write_report(
+        result["y_true"],
+        result["scores"],
+        TAXONOMY.names,
+        result["thresholds"],
+        result["metrics"],
+        tmp_path,
+        "scores in text",
+    )["report"].read_text()
+    assert "Chosen without" in page and ("<td>seed</td>" in page) == bool(left_out)
