@@ -106,18 +106,15 @@ def test_without_identity_rows_the_bias_section_says_why():
     assert quality["bias"] == {} and "bias-madlibs" in quality["bias_skipped"]
 
 
+def report_page(result: dict, directory, name: str) -> str:
+    """The HTML report of an evaluate_scorer result, written to ``directory``."""
+    args = result["y_true"], result["scores"], TAXONOMY.names, result["thresholds"]
+    return write_report(*args, result["metrics"], directory, name)["report"].read_text()
+
+
 def test_the_report_shows_thresholds_behaviour_and_bias(tmp_path):
     result = evaluate(keyword_scorer("muslim"))
-    paths = write_report(
-        result["y_true"],
-        result["scores"],
-        TAXONOMY.names,
-        result["thresholds"],
-        result["metrics"],
-        tmp_path,
-        "keyword scorer",
-    )
-    page = paths["report"].read_text()
+    page = report_page(result, tmp_path, "keyword scorer")
     for heading in ("Thresholds", "Behavioural suite", "Identity-term bias: toxic"):
         assert heading in page
     assert "muslim" in page and "hard negative: counter-speech" in page
@@ -159,13 +156,5 @@ def test_cutoffs_can_be_chosen_without_a_synthetic_source(left_out, tmp_path):
     assert choices["hate"]["validation_positives"] == (10 if left_out else 30)
     # toxic has no positive outside the seed corpus: chosen on it, and said so.
     assert result["thresholds"]["toxic"] == 0.9 and choices["toxic"]["chosen_without"] == []
-    page = write_report(
-        result["y_true"],
-        result["scores"],
-        TAXONOMY.names,
-        result["thresholds"],
-        result["metrics"],
-        tmp_path,
-        "scores in text",
-    )["report"].read_text()
+    page = report_page(result, tmp_path, "scores in text")
     assert "Chosen without" in page and ("<td>seed</td>" in page) == bool(left_out)
